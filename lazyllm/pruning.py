@@ -1,0 +1,74 @@
+"""Score and select: which tokens a layer passes on (LazyLLM §3.2).
+
+importance: s_i^l = (1/H) sum_h A^l[h, N, i], the attention probability from the last token N to
+token i at layer l, averaged over heads, computed from the last query and the cached keys (no
+eager attention). Selection keeps the top-k percentile of the tokens entering the layer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from transformers.models.llama.modeling_llama import repeat_kv
+
+
+def importance(
+    q: torch.Tensor, q_pos: torch.Tensor, k: torch.Tensor, k_pos: torch.Tensor, scaling: float
+) -> torch.Tensor:
+    """Attention probabilities from the scoring queries to the keys, averaged over heads and queries.
+
+    q: (1, H, w, hd) the last w queries (w = 1: the paper's last token);  q_pos: (w,)
+    k: (1, Hkv, s, hd) keys of the tokens entering the layer;            k_pos: (s,)
+    returns float32 (s,).
+    """
+    k = repeat_kv(k, q.shape[1] // k.shape[1])  # (1, H, s, hd)
+    logits = torch.matmul(q.float(), k.float().transpose(-1, -2)) * scaling  # (1, H, w, s)
+    if q.shape[2] > 1:  # a window of queries: each sees only keys at or before its position
+        logits = logits.masked_fill(k_pos[None, None, None, :] > q_pos[None, None, :, None], float("-inf"))
+    probs = torch.softmax(logits, dim=-1)  # fp32: no underflow to all-zero rows
+    return probs.mean(dim=(0, 1, 2))  # (s,)
+
+
+def pool_scores(scores: torch.Tensor, pool: int) -> torch.Tensor:
+    """Max over `pool` neighbouring positions (beyond the paper): a number or name stays whole.
+
+    scores: (s,) ordered by position.
+    """
+    if pool <= 1:
+        return scores
+    return F.max_pool1d(scores[None, None], pool, stride=1, padding=pool // 2)[0, 0]
+
+
+def num_kept(entering: int, keep_fraction: float, protected: int) -> int:
+    """How many of `entering` tokens survive a layer that keeps `keep_fraction` of them."""
+    k = math.ceil(keep_fraction * entering - 1e-9)
+    return min(entering, max(k, protected, 1))
+
+
+def top_k(priority: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the k highest priorities; ties go to the earlier index (deterministic)."""
+    order = torch.sort(priority, descending=True, stable=True).indices
+    return order[:k]
+
+
+def select_top(scores: torch.Tensor, protect: torch.Tensor, keep_fraction: float) -> torch.Tensor:
+    """The paper's rule: keep the top-k percentile by score, protected tokens always kept.
+
+    scores: (s,) by position; protect: bool (s,) (the last token, and variants' sinks/window).
+    returns sorted indices into the s tokens.
+    """
+    k = num_kept(scores.shape[0], keep_fraction, int(protect.sum()))
+    priority = scores.masked_fill(protect, float("inf"))
+    return top_k(priority, k).sort().values
+
+
+def select_random(
+    scores: torch.Tensor, protect: torch.Tensor, keep_fraction: float, generator: torch.Generator
+) -> torch.Tensor:
+    """The random-drop baseline (paper Table 1): same count as select_top, tokens drawn at random."""
+    k = num_kept(scores.shape[0], keep_fraction, int(protect.sum()))
+    priority = torch.rand(scores.shape[0], generator=generator).to(scores.device)
+    priority = priority.masked_fill(protect, float("inf"))
+    return top_k(priority, k).sort().values

@@ -1,0 +1,262 @@
+"""The LazyLLM forward loop (arXiv 2407.14057, §3): score -> select -> prune -> Aux Cache -> revive.
+
+One step (prefill = step 0, then one per generated token) runs every layer over a *flow*: the
+tokens computed at that layer in this step. At a pruning layer l the step's last token scores the
+tokens entering l (importance, §3.2); the top-k percentile is selected; pruned tokens that were
+computed here go to the Aux Cache of layer l; selected tokens that layer l+1 has never computed
+are revived from the Aux Cache (§3.3) and join the flow. Tokens whose KV a layer already holds are
+reused, never recomputed: every token is computed at most once in every layer.
+
+With an empty schedule this is an exact re-implementation of the reference model's forward.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, repeat_kv
+
+from .cache import AuxCache, LayerKV
+from .config import LazyConfig
+from .model import LoadedModel
+from .pruning import importance, pool_scores, select_random, select_top
+from .trace import StepTrace, round_scores
+
+
+@dataclass
+class Flow:
+    """The tokens moving through one layer in one step."""
+
+    pos: torch.Tensor  # (m,) positions computed at this layer, sorted; the last is the step's last token
+    h: torch.Tensor  # (1, m, D) their hidden states entering the layer
+    sel: torch.Tensor  # (s,) positions selected at this layer (attended), sorted; pos ⊆ sel
+
+
+def causal_attention(q, k, v, q_pos, k_pos, scaling, mode: str, window: int | None):
+    """SDPA with a causal mask over original positions. q: (1, H, m, hd); k, v: (1, Hkv, s, hd).
+
+    mode "causal": queries are the keys (prefill); "last": one query after every key; else a mask.
+    returns (1, m, H * hd).
+    """
+    groups = q.shape[1] // k.shape[1]
+    k, v = repeat_kv(k, groups), repeat_kv(v, groups)  # (1, H, s, hd)
+    mask, is_causal = None, mode == "causal"
+    if window is not None or mode == "mask":
+        allowed = k_pos[None, :] <= q_pos[:, None]  # (m, s)
+        if window is not None:
+            allowed &= q_pos[:, None] - k_pos[None, :] < window
+        mask, is_causal = allowed[None, None], False
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, scale=scaling)
+    return out.transpose(1, 2).reshape(q.shape[0], q.shape[2], -1)  # (1, m, H*hd)
+
+
+class LazyRunner:
+    """Runs the steps of one generation; owns its KV caches, Aux Cache and (optional) trace."""
+
+    def __init__(self, lm: LoadedModel, config: LazyConfig, capacity: int, instrument: bool = False, seed=0):
+        self.lm, self.cfg, self.instrument = lm, config.resolved(lm.num_layers), instrument
+        base = lm.model.model
+        self.embed, self.layers, self.norm = base.embed_tokens, base.layers, base.norm
+        self.L = lm.num_layers
+        self.schedule = dict(self.cfg.schedule)  # layer -> keep fraction
+        self.prunes = not self.cfg.is_baseline
+        c, dev, dt = lm.config, lm.device, lm.dtype
+        head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+        self.kv = [LayerKV(c.num_key_value_heads, head_dim, capacity, dt, dev) for _ in range(self.L)]
+        self.aux = AuxCache(capacity, c.hidden_size, dt, dev)
+        positions = torch.arange(capacity, device=dev)[None]
+        self.cos, self.sin = base.rotary_emb(torch.empty(1, dtype=dt, device=dev), positions)  # (1, cap, hd)
+        self.sliding = getattr(c, "sliding_window", None) if c.model_type == "mistral" else None
+        self.generator = torch.Generator().manual_seed(int(seed))
+        self.qwin: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # scoring window (variant)
+        self.static_keep: dict[int, torch.Tensor] = {}  # the static baseline's frozen selections
+        self.n = 0  # context length after the current step
+        self.step_index = -1
+        self.prompt_len = 0
+
+    # --- one layer -----------------------------------------------------------------------------
+
+    def attend(self, layer_idx: int, attn, x: torch.Tensor, flow: Flow):
+        """Self-attention of the flow's tokens over the selected tokens. x: (1, m, D) normed."""
+        m, hd = x.shape[1], attn.head_dim
+        q = attn.q_proj(x).view(1, m, -1, hd)
+        k = attn.k_proj(x).view(1, m, -1, hd)
+        v = attn.v_proj(x).view(1, m, -1, hd).transpose(1, 2)  # (1, Hkv, m, hd)
+        if hasattr(attn, "q_norm"):  # main diff in Qwen3: RMSNorm on each head's q and k
+            q, k = attn.q_norm(q), attn.k_norm(k)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)  # (1, H, m, hd), (1, Hkv, m, hd)
+        q, k = apply_rotary_pos_emb(q, k, self.cos[:, flow.pos], self.sin[:, flow.pos])
+        cache = self.kv[layer_idx]
+        cache.append(flow.pos, k, v)  # computed now: at most once per layer
+        keys, values, k_pos = cache.gather(flow.sel)  # KV cache first; only selected tokens attended
+        if self.step_index == 0:
+            mode = "causal"
+        else:
+            mode = "last" if m == 1 else "mask"
+        window = self.sliding if self.sliding is not None and self.n > self.sliding else None
+        out = causal_attention(q, keys, values, flow.pos, k_pos, attn.scaling, mode, window)
+        return attn.o_proj(out), q, keys, k_pos
+
+    def layer_forward(self, layer_idx: int, flow: Flow):
+        """One decoder layer on the flow (the transformers layer's own norms and MLP)."""
+        layer = self.layers[layer_idx]
+        attn_out, q, keys, k_pos = self.attend(layer_idx, layer.self_attn, layer.input_layernorm(flow.h), flow)
+        h = flow.h + attn_out
+        h = h + layer.mlp(layer.post_attention_layernorm(h))
+        return h, q, keys, k_pos
+
+    # --- score -> select -> prune -> Aux Cache -> revive -------------------------------------------
+
+    def scoring_queries(self, layer_idx: int, q: torch.Tensor, flow: Flow):
+        """Queries that judge importance: the last token's (paper), or the last `window` tokens'."""
+        w = self.cfg.window
+        if w == 1:
+            return q[:, :, -1:], flow.pos[-1:]
+        recent = flow.pos >= self.n - w
+        q_new, p_new = q[:, :, recent], flow.pos[recent]
+        if layer_idx in self.qwin:
+            q_old, p_old = self.qwin[layer_idx]
+            q_new, p_new = torch.cat([q_old, q_new], dim=2)[:, :, -w:], torch.cat([p_old, p_new])[-w:]
+        self.qwin[layer_idx] = (q_new, p_new)
+        return q_new, p_new
+
+    def score(self, layer_idx: int, q, keys, k_pos, flow: Flow) -> torch.Tensor:
+        """Importance of each selected token at this layer (§3.2, Eq. 1); float32 (s,) in sel order."""
+        q_s, q_pos = self.scoring_queries(layer_idx, q, flow)
+        attn = self.layers[layer_idx].self_attn
+        scores = importance(q_s, q_pos, keys, k_pos, attn.scaling)  # (s,) in key order
+        if flow.sel.shape[0] == k_pos.shape[0] and not torch.equal(k_pos, flow.sel):
+            scores = scores[torch.argsort(k_pos)]  # cache order -> position order
+        return pool_scores(scores, self.cfg.pool)
+
+    def protected(self, sel: torch.Tensor) -> torch.Tensor:
+        """bool (s,): never pruned: the last token (paper), and the variants' sinks and window."""
+        keep = sel >= self.n - max(self.cfg.window, 1)
+        if self.cfg.sinks:
+            keep |= sel < self.cfg.sinks
+        return keep
+
+    def select(self, layer_idx: int, scores: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
+        """Positions kept after this layer, sorted, by the configured strategy."""
+        keep_fraction, protect = self.schedule[layer_idx], self.protected(sel)
+        strategy = self.cfg.strategy
+        if strategy == "random":
+            return sel[select_random(scores, protect, keep_fraction, self.generator)]
+        if strategy == "static":
+            return self.select_static(layer_idx, scores, sel, keep_fraction, protect)
+        return sel[select_top(scores, protect, keep_fraction)]
+
+    def select_static(self, layer_idx, scores, sel, keep_fraction, protect) -> torch.Tensor:
+        """Static pruning (paper Table 1): ranked once, at prefill, by the first pruning layer's
+        attention; the same prompt tokens stay pruned at every later step (never revived)."""
+        if self.step_index > 0:
+            return sel[torch.isin(sel, self.static_keep[layer_idx]) | (sel >= self.prompt_len)]
+        if not self.static_keep:
+            self.static_rank = torch.full((self.n,), float("-inf"), device=sel.device)
+            self.static_rank[sel] = scores
+        kept = sel[select_top(self.static_rank[sel], protect, keep_fraction)]
+        self.static_keep[layer_idx] = kept
+        return kept
+
+    def prune_and_revive(self, layer_idx: int, flow: Flow, keep: torch.Tensor) -> tuple[Flow, torch.Tensor]:
+        """Prune the flow to `keep`; store pruned hidden states; revive what layer l+1 lacks.
+
+        Pruned tokens computed at this layer are not in layer l+1's KV cache, so their hidden
+        states go to the Aux Cache of this layer. Kept tokens that layer l+1 has never computed
+        and that were not computed here come back from that Aux Cache.
+        """
+        stays = torch.isin(flow.pos, keep)
+        gone = ~stays
+        if bool(gone.any()):
+            self.aux.store(layer_idx, flow.pos[gone], flow.h[0, gone])
+        lacking = keep[~self.kv[layer_idx + 1].has(keep)]
+        revive = lacking[~torch.isin(lacking, flow.pos)]
+        pos, h = flow.pos[stays], flow.h[:, stays]
+        if revive.shape[0]:
+            h_rev = self.aux.take(layer_idx, revive)[None]  # (1, r, D)
+            pos, h = torch.cat([pos, revive]), torch.cat([h, h_rev], dim=1)
+            order = torch.argsort(pos)
+            pos, h = pos[order], h[:, order]
+        return Flow(pos=pos, h=h, sel=keep), revive
+
+    # --- one step ------------------------------------------------------------------------------
+
+    def step(self, ids: torch.Tensor) -> tuple[torch.Tensor, StepTrace | None]:
+        """Feed new tokens (the prompt at step 0, then one token); return next-token logits (V,)."""
+        t0 = time.perf_counter()
+        self.step_index += 1
+        start, self.n = self.n, self.n + ids.shape[0]
+        if self.step_index == 0:
+            self.prompt_len = self.n
+        dev = ids.device
+        flow = Flow(pos=torch.arange(start, self.n, device=dev), h=self.embed(ids[None]), sel=None)
+        flow.sel = torch.arange(self.n, device=dev)  # S_0: the whole context enters layer 0
+        rec = _StepRecorder(self.n, self.L) if self.instrument else None
+        for layer_idx in range(self.L):
+            h, q, keys, k_pos = self.layer_forward(layer_idx, flow)
+            flow = Flow(pos=flow.pos, h=h, sel=flow.sel)
+            if rec is not None:
+                rec.computed[layer_idx] = flow.pos
+            if self.prunes and layer_idx in self.schedule:
+                scores = self.score(layer_idx, q, keys, k_pos, flow)
+                keep = self.select(layer_idx, scores, flow.sel)
+                if rec is not None:
+                    rec.pruning_layer(layer_idx, flow.sel, scores, keep)
+                flow, revived = self.prune_and_revive(layer_idx, flow, keep)
+                if rec is not None and revived.shape[0]:
+                    rec.revived[layer_idx + 1] = revived
+        logits = self.lm.model.lm_head(self.norm(flow.h[:, -1:]))[0, 0].float()  # (V,)
+        trace = rec.finish(self, int(logits.argmax()), time.perf_counter() - t0) if rec else None
+        return logits, trace
+
+    # --- counters ------------------------------------------------------------------------------
+
+    def prompt_compute_fraction(self) -> float:
+        """(prompt token, layer) computations so far / the baseline's L * prompt_len.
+
+        Each computation adds one KV entry (at most once per layer), so KV contents count them.
+        """
+        done = sum(int((c.positions() < self.prompt_len).sum()) for c in self.kv)
+        return done / (self.L * self.prompt_len)
+
+    def prompt_tokens_used_fraction(self) -> float:
+        """Prompt tokens that reached the last layer at least once."""
+        return int((self.kv[-1].positions() < self.prompt_len).sum()) / self.prompt_len
+
+
+class _StepRecorder:
+    """Collects one StepTrace; exists only in instrumented mode."""
+
+    def __init__(self, n: int, num_layers: int):
+        self.depth = np.full(n, num_layers, dtype=np.int64)
+        self.scores: dict[int, np.ndarray] = {}
+        self.computed: dict[int, torch.Tensor] = {}
+        self.revived: dict[int, torch.Tensor] = {}
+
+    def pruning_layer(self, layer_idx, sel, scores, keep):
+        sel_np = sel.cpu().numpy()
+        row = np.full(self.depth.shape[0], np.nan)
+        row[sel_np] = scores.detach().float().cpu().numpy()
+        self.scores[layer_idx] = round_scores(row)
+        pruned = np.setdiff1d(sel_np, keep.cpu().numpy(), assume_unique=True)
+        self.depth[pruned] = layer_idx + 1
+
+    def finish(self, runner: LazyRunner, token_id: int, seconds: float) -> StepTrace:
+        def arr(t):
+            return t.cpu().numpy().astype(np.int64)
+
+        return StepTrace(
+            step=runner.step_index,
+            token_id=token_id,
+            depth=self.depth,
+            scores=self.scores,
+            computed={k: arr(v) for k, v in self.computed.items()},
+            revived={k: arr(v) for k, v in self.revived.items()},
+            kv_len=np.array([c.len for c in runner.kv], dtype=np.int64),
+            aux_len=arr(runner.aux.lengths(runner.L)),
+            seconds=seconds,
+        )

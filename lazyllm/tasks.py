@@ -1,0 +1,347 @@
+"""Built-in long-context tasks, generated deterministically from a seed (issue 4, DESIGN.md §1).
+
+Four tasks, each a question at the end of a long context (so the last token, whose attention drives
+LazyLLM's importance scores, §3.2, is part of the question):
+
+- ``passkey``:  a 5-digit pass key hidden once in repeated filler text (LongLoRA / RULER style).
+- ``kv``:       find the value of one key among many ``key: value`` lines.
+- ``mdqa``:     multi-document QA over short documents about invented towns written for the project;
+                exactly one document holds the answer (founder, founding year or best-known product).
+- ``multikey``: two pass keys (of two named doors) hidden at two depths; both must be returned, in order.
+
+Lengths are **approximate** token counts of the user message: each task fills its context up to
+``length * CHARS_PER_TOKEN[task]`` characters, ratios measured with the embedded SmolLM2 tokenizer,
+so the same seed gives the same text for every model (the bench records real token counts).
+A seed, a task and a length determine an example; ``dev`` and ``test`` seeds are disjoint.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+
+from lazyllm.metrics import exact_match
+
+LENGTHS = (1024, 2048, 4096)
+SPLITS = ("dev", "test")
+TEST_SEED_OFFSET = 100_000  # test seeds are TEST_SEED_OFFSET + i, dev seeds are i (i < TEST_SEED_OFFSET)
+
+# Characters per SmolLM2 token of each task's user message, measured over 20 seeds at 1k-4k tokens.
+CHARS_PER_TOKEN = {"passkey": 3.75, "kv": 1.57, "mdqa": 4.02, "multikey": 3.75}
+
+
+@dataclass(frozen=True)
+class Example:
+    """One prompt of a built-in task. Spans are character offsets [start, end) into ``prompt``."""
+
+    task: str
+    split: str
+    seed: int
+    length: int  # target length in tokens (approximate, see module docstring)
+    prompt: str  # the user message
+    question: str
+    answer: str  # gold answer ("12345", "Ada Brenner", or "12345 67890" for multikey)
+    answer_kind: str  # how exact_match compares: "number", "numbers" or "text"
+    answer_spans: tuple[tuple[int, int], ...]  # where each part of the answer sits in the prompt
+    depth: float  # relative position of the (first) answer in the context, 0..1
+
+    @property
+    def answer_span(self) -> tuple[int, int]:
+        """The (first) answer's character span in ``prompt``, for highlighting."""
+        return self.answer_spans[0]
+
+    @property
+    def messages(self) -> list[dict]:
+        """The prompt as chat messages (one user turn)."""
+        return [{"role": "user", "content": self.prompt}]
+
+    @property
+    def uid(self) -> str:
+        return f"{self.task}-{self.length}-{self.seed}"
+
+    def score(self, prediction: str) -> float:
+        """Normalized exact match, 1.0 or 0.0 (``metrics.exact_match``)."""
+        return exact_match(prediction, self.answer, self.answer_kind)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["answer_spans"] = [list(s) for s in self.answer_spans]
+        return d
+
+
+# ---- word banks ---------------------------------------------------------------------------------
+
+FIRST_NAMES = (
+    "Ada Bruno Clara Dmitri Elena Felix Greta Hugo Ines Jonas Karin Lukas Mara Nils Olga Pavel Rosa "
+    "Stefan Tilda Ugo Vera Walter Yara Zeno Amos Beatrix Cyril Dora Emil Flora Gideon Hedda Ivo Juno"
+).split()
+LAST_NAMES = (
+    "Brenner Castell Dorn Eckart Falk Gruber Hollis Ivers Jansen Kessler Lind Moreau Norberg Ostrom "
+    "Pellan Quist Rainer Sorel Thaler Ulmer Vance Wendt Yates Zorn Abbott Bramley Corwin Draper Ellery "
+    "Fenwick Garrow Hadley Ingram Jessop Kimber Larkin Mercer Nyland Oakes Prentice Radley Selwyn Tolliver "
+    "Underhill Varga Whitlock Ashdown Blakely Carrow Dunmore Elstrom Farrel Gaskell Harlow Iverson Kestrel"
+).split()
+PRODUCTS = (
+    "glass lanterns|wool blankets|copper kettles|honey cakes|paper kites|clay flutes|silver bells|"
+    "oak barrels|linen sails|apple cider|rope bridges|stone mills|blue dyes|goat cheese|amber beads|"
+    "iron gates|tin whistles|felt hats|cherry jam|river pearls|salt crystals|cedar boxes|lace collars|"
+    "brass clocks|rye bread|wax candles|horn combs|reed baskets|plum brandy|slate roofs|pine resin|"
+    "bone dice|wicker chairs|mint tea|smoked fish|leather boots|marble tiles|hemp rope|walnut oil|"
+    "painted tiles|cotton shirts|bronze statues|pear tarts|woven rugs|carved spoons|glass beads|"
+    "barley beer|sheep wool|fig bread|tin toys|cork floats|oat biscuits|chalk paint|rose soap|"
+    "fishing nets|hazel nuts|willow flutes|pottery jugs|saffron rice|juniper gin"
+).split("|")
+SYLLABLES = "val mor ten bri ska lun dor ael fen gar hol ist kar lem nev osk pra quel ril sor tam ulv ver wen".split()
+ADJECTIVES = (
+    "amber brave calm dusty eager faint gentle hollow icy jolly keen lively misty noble odd proud quiet "
+    "rapid silent tidy upper vivid warm young zesty bold crisp dark early fuzzy grand humble inner lunar"
+).split()
+NOUNS = (
+    "falcon river maple comet badger lantern harbor meadow otter pebble quartz raven spruce thistle "
+    "tiger violet walrus willow beacon canyon dragon ember forest glacier heron island jaguar kettle"
+).split()
+DOOR_COLORS = "red blue green yellow white black orange purple silver golden".split()
+
+FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
+TOWN_LINES = (
+    "The streets are narrow and paved with old stones.",
+    "A weekly market fills the main square with traders.",
+    "Visitors often arrive by the morning ferry.",
+    "The winters there are long and the summers are short.",
+    "Most houses have red roofs and small gardens.",
+    "A stone bridge crosses the river near the old mill.",
+    "The local school teaches children from three villages.",
+    "Fishermen sell their catch at the harbor every evening.",
+    "An old chapel stands on the hill above the town.",
+    "The library keeps maps that are several centuries old.",
+    "The town council meets on the first day of each month.",
+    "Travellers praise the quiet inns and the friendly people.",
+)
+GEOGRAPHY = (
+    "northern coast",
+    "southern plain",
+    "eastern hills",
+    "western lakes",
+    "high plateau",
+    "river delta",
+    "forest edge",
+    "mountain pass",
+)
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def rng_for(task: str, length: int, seed: int) -> random.Random:
+    """A private RNG per (task, length, seed): string seeds hash with SHA-512, stable across runs."""
+    return random.Random(f"lazyllm-tasks:{task}:{length}:{seed}")
+
+
+def split_seeds(split: str, n: int, start: int = 0) -> list[int]:
+    """The first `n` seeds (from `start`) of a split; dev and test never share a seed."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
+    if not 0 <= start and start + n <= TEST_SEED_OFFSET:
+        raise ValueError(f"n: at most {TEST_SEED_OFFSET} seeds per split, got start={start}, n={n}")
+    base = 0 if split == "dev" else TEST_SEED_OFFSET
+    return [base + start + i for i in range(n)]
+
+
+def seed_split(seed: int) -> str:
+    """The split a seed belongs to."""
+    return "dev" if seed < TEST_SEED_OFFSET else "test"
+
+
+def char_budget(task: str, length: int, overhead: str) -> int:
+    """Characters of context that bring the user message to ~`length` tokens."""
+    return max(int(length * CHARS_PER_TOKEN[task]) - len(overhead), 200)
+
+
+def fill(units: list[str], budget: int) -> list[str]:
+    """The longest prefix of `units` whose total length stays within `budget` characters (>= 1 unit)."""
+    out, used = [], 0
+    for unit in units:
+        if out and used + len(unit) > budget:
+            break
+        out.append(unit)
+        used += len(unit)
+    return out
+
+
+def assemble(parts: list[str], needles: dict[str, str]) -> tuple[str, dict[str, tuple[int, int]]]:
+    """Join parts into one string; return it with the span of each needle (a text inside a part)."""
+    text, spans, pos = "", {}, 0
+    for part in parts:
+        for key, needle in needles.items():
+            at = part.find(needle)
+            if at >= 0 and key not in spans:
+                spans[key] = (pos + at, pos + at + len(needle))
+        text += part
+        pos += len(part)
+    return text, spans
+
+
+def distinct_numbers(rng: random.Random, n: int, lo: int = 10_000, hi: int = 99_999) -> list[str]:
+    """`n` distinct decimal numbers of the same width, none a repeat of a digit pattern."""
+    return [str(v) for v in rng.sample(range(lo, hi + 1), n)]
+
+
+def town_names(rng: random.Random, n: int) -> list[str]:
+    """`n` distinct invented town names of 2-3 syllables, none the start of another."""
+    names: list[str] = []
+    while len(names) < n:
+        k = rng.choice((2, 2, 3))
+        name = "".join(rng.choice(SYLLABLES) for _ in range(k)).capitalize()
+        if not any(name.startswith(o) or o.startswith(name) for o in names):
+            names.append(name)
+    return names
+
+
+def person_names(rng: random.Random, n: int) -> list[str]:
+    """`n` distinct "First Last" names with distinct last names."""
+    lasts = rng.sample(LAST_NAMES, n)
+    return [f"{rng.choice(FIRST_NAMES)} {last}" for last in lasts]
+
+
+def _example(task, length, seed, prompt, question, answer, kind, spans, depth) -> Example:
+    for (start, end), part in zip(spans, answer.split() if kind == "numbers" else [answer], strict=True):
+        if prompt[start:end] != part or prompt.count(part) != 1:
+            raise RuntimeError(f"task {task} seed {seed}: answer {part!r} not placed exactly once")
+    return Example(task, seed_split(seed), seed, length, prompt, question, answer, kind, tuple(spans), depth)
+
+
+# ---- the tasks ----------------------------------------------------------------------------------
+
+PASSKEY_HEAD = (
+    "There is an important piece of information hidden inside a lot of irrelevant text. "
+    "Find it and memorize it. I will quiz you about it.\n\n"
+)
+PASSKEY_QUESTION = "What is the pass key? Answer with the number only."
+
+
+def make_passkey(length: int, seed: int) -> Example:
+    """A 5-digit pass key in repeated filler, at a depth drawn from [0.05, 0.95]."""
+    rng = rng_for("passkey", length, seed)
+    key = distinct_numbers(rng, 1)[0]
+    needle = f"The pass key is {key}. Remember it. "
+    question = f"\n\n{PASSKEY_QUESTION}"
+    n = len(fill([FILLER] * 2000, char_budget("passkey", length, PASSKEY_HEAD + needle + question)))
+    at = round(rng.uniform(0.05, 0.95) * n)
+    parts = [PASSKEY_HEAD, *[FILLER] * at, needle, *[FILLER] * (n - at), question]
+    prompt, spans = assemble(parts, {"key": key})
+    return _example("passkey", length, seed, prompt, PASSKEY_QUESTION, key, "number", [spans["key"]], at / n)
+
+
+KV_HEAD = "Below is a list of keys and their values. Each line has the form key: value.\n\n"
+
+
+def kv_keys(rng: random.Random, n: int) -> list[str]:
+    """`n` distinct "adjective-noun" keys."""
+    pairs = [f"{a}-{b}" for a in ADJECTIVES for b in NOUNS]
+    return rng.sample(pairs, n)
+
+
+def make_kv(length: int, seed: int) -> Example:
+    """Key-value retrieval: "amber-falcon: 48213" lines; the question names one key."""
+    rng = rng_for("kv", length, seed)
+    n_max = len(ADJECTIVES) * len(NOUNS)
+    keys, values = kv_keys(rng, min(n_max, 2000)), distinct_numbers(rng, min(n_max, 2000))
+    lines = [f"{k}: {v}\n" for k, v in zip(keys, values, strict=True)]
+    question_for = "\nWhat is the value of the key {}? Answer with the number only."
+    lines = fill(lines, char_budget("kv", length, KV_HEAD + question_for.format(keys[0])))
+    target = rng.randrange(len(lines))
+    question = question_for.format(keys[target])
+    prompt, spans = assemble([KV_HEAD, *lines, question], {"value": lines[target]})
+    start = spans["value"][0] + len(keys[target]) + 2
+    span = (start, start + len(values[target]))
+    return _example("kv", length, seed, prompt, question.strip(), values[target], "number", [span], target / len(lines))
+
+
+MDQA_HEAD = "Answer the question based on the given documents. Only give me the answer.\n\n"
+MDQA_QUESTIONS = {
+    "founder": ("Who founded the town of {town}?", "text"),
+    "year": ("In which year was the town of {town} founded?", "number"),
+    "product": ("What is the town of {town} best known for?", "text"),
+}
+
+
+def town_document(i: int, town: str, founder: str, year: str, product: str, rng: random.Random) -> str:
+    """One short document about an invented town: three facts and two neutral sentences."""
+    extra = " ".join(rng.sample(TOWN_LINES, 3))
+    return (
+        f"Document {i}: {town} is a small town on the {rng.choice(GEOGRAPHY)}. It was founded in {year} "
+        f"by {founder}. The town is best known for its {product}. {extra}\n\n"
+    )
+
+
+def make_mdqa(length: int, seed: int) -> Example:
+    """Multi-document QA: the question asks one fact of one town; one document holds it."""
+    rng = rng_for("mdqa", length, seed)
+    n = len(PRODUCTS)
+    towns, founders = town_names(rng, n), person_names(rng, min(n, len(LAST_NAMES)))
+    years, products = [str(y) for y in rng.sample(range(1105, 1899), n)], rng.sample(PRODUCTS, n)
+    docs = [town_document(i + 1, *fact, rng) for i, fact in enumerate(zip(towns, founders, years, products))]
+    attribute = rng.choice(sorted(MDQA_QUESTIONS))
+    template, kind = MDQA_QUESTIONS[attribute]
+    probe = "\n" + template.format(town=towns[0])
+    docs = fill(docs, char_budget("mdqa", length, MDQA_HEAD + probe))
+    target = rng.randrange(len(docs))
+    answer = {"founder": founders, "year": years, "product": products}[attribute][target]
+    question = template.format(town=towns[target])
+    prompt, spans = assemble([MDQA_HEAD, *docs, "Question: " + question], {"doc": docs[target]})
+    start = spans["doc"][0] + docs[target].index(answer)
+    span = (start, start + len(answer))
+    return _example("mdqa", length, seed, prompt, question, answer, kind, [span], target / len(docs))
+
+
+MULTIKEY_HEAD = (
+    "There are two important pieces of information hidden inside a lot of irrelevant text. "
+    "Find them and memorize them. I will quiz you about them.\n\n"
+)
+
+
+def make_multikey(length: int, seed: int) -> Example:
+    """Two doors' pass keys at two depths; the answer is both keys, in the order asked."""
+    rng = rng_for("multikey", length, seed)
+    colors, keys = rng.sample(DOOR_COLORS, 2), distinct_numbers(rng, 2)
+    needles = [f"The pass key of the {c} door is {k}. " for c, k in zip(colors, keys, strict=True)]
+    question = (
+        f"\n\nWhat are the pass keys of the {colors[0]} door and of the {colors[1]} door? "
+        "Answer with the two numbers only."
+    )
+    overhead = MULTIKEY_HEAD + "".join(needles) + question
+    n = len(fill([FILLER] * 2000, char_budget("multikey", length, overhead)))
+    at = sorted(rng.sample(range(1, n), 2))
+    order = [0, 1] if rng.random() < 0.5 else [1, 0]  # which needle comes first in the text
+    body = [*[FILLER] * at[0], needles[order[0]], *[FILLER] * (at[1] - at[0]), needles[order[1]]]
+    parts = [MULTIKEY_HEAD, *body, *[FILLER] * (n - at[1]), question]
+    prompt, spans = assemble(parts, {"a": needles[0], "b": needles[1]})
+    kspans = [(spans[x][1] - 2 - len(k), spans[x][1] - 2) for x, k in zip("ab", keys, strict=True)]
+    depth = at[order.index(0)] / n
+    return _example("multikey", length, seed, prompt, question.strip(), " ".join(keys), "numbers", kspans, depth)
+
+
+TASKS = {"passkey": make_passkey, "kv": make_kv, "mdqa": make_mdqa, "multikey": make_multikey}
+
+
+def make_example(task: str, length: int, seed: int) -> Example:
+    """The example of `task` at ~`length` tokens for `seed` (its split follows from the seed)."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}; got {task!r}")
+    if not isinstance(length, int) or not 64 <= length <= 131_072:
+        raise ValueError(f"length must be an integer number of tokens in [64, 131072], got {length!r}")
+    return TASKS[task](length, seed)
+
+
+def make_examples(task: str, length: int, n: int, split: str = "dev", start: int = 0) -> list[Example]:
+    """`n` examples of one task and length from a split."""
+    return [make_example(task, length, s) for s in split_seeds(split, n, start)]
+
+
+def parse_length(text: str) -> int:
+    """ "2k" -> 2048, "1500" -> 1500."""
+    text = text.strip().lower()
+    try:
+        return int(float(text[:-1]) * 1024) if text.endswith("k") else int(text)
+    except ValueError:
+        raise ValueError(f"length: expected a token count like 2048 or 2k, got {text!r}") from None

@@ -1,0 +1,213 @@
+"""The Trace of an instrumented run: every decision LazyLLM made, step by step and layer by layer.
+
+Field names are a contract (DESIGN.md §2): the app, the CLI and outside scripts read them.
+At step t the context holds the prompt and the t tokens generated before it: n = prompt_len + t,
+and position n - 1 is the step's last token. Step 0 is prefill.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+TRACE_VERSION = 1
+MAX_TRACE_BYTES = 20 * 1024 * 1024
+
+
+def round_scores(scores: np.ndarray) -> np.ndarray:
+    """Round importance scores to 6 significant digits (float64, NaN kept).
+
+    Monotone, so it keeps the order of scores, and short in JSON, so traces stay small;
+    float64 repr round-trips exactly through JSON.
+    """
+    x = np.asarray(scores, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exp = np.floor(np.log10(np.abs(x)))
+        exp = np.where(np.isfinite(exp), exp, 0.0)
+        scale = 10.0 ** (5 - exp)
+        return np.round(x * scale) / scale
+
+
+@dataclass
+class StepTrace:
+    """One step (0 = prefill). Arrays are numpy; dicts are keyed by layer index."""
+
+    step: int
+    token_id: int
+    depth: np.ndarray  # int [n]: layers the token was selected in (selected at l iff depth > l)
+    scores: dict[int, np.ndarray]  # float [n] at each pruning layer; NaN where not selected
+    computed: dict[int, np.ndarray]  # int [m_l]: positions whose KV was computed at layer l
+    revived: dict[int, np.ndarray]  # int: positions computed at l from the Aux Cache (⊆ computed)
+    kv_len: np.ndarray  # int [L]: KV cache size per layer after the step
+    aux_len: np.ndarray  # int [L]: Aux Cache size per layer after the step
+    seconds: float = 0.0
+
+    @property
+    def n(self) -> int:
+        return int(self.depth.shape[0])
+
+    def selected(self, layer: int) -> np.ndarray:
+        """Positions selected at `layer` in this step."""
+        return np.flatnonzero(self.depth > layer)
+
+    def to_dict(self) -> dict:
+        def scores_list(a):
+            return [None if math.isnan(v) else v for v in a.tolist()]
+
+        return {
+            "step": self.step,
+            "token_id": self.token_id,
+            "depth": self.depth.tolist(),
+            "scores": {str(k): scores_list(v) for k, v in self.scores.items()},
+            "computed": {str(k): v.tolist() for k, v in self.computed.items()},
+            "revived": {str(k): v.tolist() for k, v in self.revived.items()},
+            "kv_len": self.kv_len.tolist(),
+            "aux_len": self.aux_len.tolist(),
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StepTrace:
+        def ints(v):
+            return np.asarray(v, dtype=np.int64).reshape(-1)
+
+        def floats(v):
+            return np.asarray([np.nan if x is None else x for x in v], dtype=np.float64)
+
+        return cls(
+            step=int(d["step"]),
+            token_id=int(d["token_id"]),
+            depth=ints(d["depth"]),
+            scores={int(k): floats(v) for k, v in d["scores"].items()},
+            computed={int(k): ints(v) for k, v in d["computed"].items()},
+            revived={int(k): ints(v) for k, v in d["revived"].items()},
+            kv_len=ints(d["kv_len"]),
+            aux_len=ints(d["aux_len"]),
+            seconds=float(d["seconds"]),
+        )
+
+
+@dataclass
+class Trace:
+    """What an instrumented generation did. `steps[0]` is prefill, `steps[t]` decode step t."""
+
+    num_layers: int
+    prompt_len: int
+    tokens: list[str]
+    schedule: list[list]
+    steps: list[StepTrace] = field(default_factory=list)
+    strategy: str = "lazy"
+    variant: str = "paper"
+    model: str = ""
+    config_name: str = "custom"
+
+    def to_dict(self) -> dict:
+        return {
+            "version": TRACE_VERSION,
+            "num_layers": self.num_layers,
+            "prompt_len": self.prompt_len,
+            "tokens": list(self.tokens),
+            "schedule": [[int(layer), float(k)] for layer, k in self.schedule],
+            "strategy": self.strategy,
+            "variant": self.variant,
+            "model": self.model,
+            "config_name": self.config_name,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Trace:
+        trace = cls(
+            num_layers=int(d["num_layers"]),
+            prompt_len=int(d["prompt_len"]),
+            tokens=[str(t) for t in d["tokens"]],
+            schedule=[[int(layer), float(k)] for layer, k in d["schedule"]],
+            steps=[StepTrace.from_dict(s) for s in d["steps"]],
+            strategy=str(d.get("strategy", "lazy")),
+            variant=str(d.get("variant", "paper")),
+            model=str(d.get("model", "")),
+            config_name=str(d.get("config_name", "custom")),
+        )
+        trace.validate()
+        return trace
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Trace:
+        """Parse and validate a trace; raises ValueError naming what is wrong."""
+        if isinstance(text, bytes):
+            if len(text) > MAX_TRACE_BYTES:
+                raise ValueError(f"trace file too large: {len(text)} bytes (limit {MAX_TRACE_BYTES})")
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"trace file is not valid UTF-8: {e}") from None
+        if len(text) > MAX_TRACE_BYTES:
+            raise ValueError(f"trace file too large: {len(text)} characters (limit {MAX_TRACE_BYTES})")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"trace file is not valid JSON: {e}") from None
+        if not isinstance(data, dict):
+            raise ValueError("trace file must hold a JSON object with num_layers, prompt_len, tokens, steps")
+        try:
+            return cls.from_dict(data)
+        except KeyError as e:
+            raise ValueError(f"trace is missing the field {e.args[0]!r}") from None
+        except (TypeError, ValueError, AttributeError) as e:
+            if isinstance(e, ValueError) and str(e).startswith("trace"):
+                raise
+            raise ValueError(f"trace has a field of the wrong type: {e}") from None
+
+    def validate(self) -> None:
+        """Check that the arrays agree in length (a hand-edited or truncated file may not)."""
+        L, p = self.num_layers, self.prompt_len
+        if L < 1 or p < 1:
+            raise ValueError(f"trace: num_layers and prompt_len must be >= 1, got {L} and {p}")
+        if not self.steps:
+            raise ValueError("trace: steps is empty (need at least the prefill step)")
+        if len(self.tokens) < p + len(self.steps) - 1:
+            raise ValueError(f"trace: tokens has {len(self.tokens)} entries, expected >= {p + len(self.steps) - 1}")
+        for t, s in enumerate(self.steps):
+            n = p + t
+            if s.step != t:
+                raise ValueError(f"trace: steps[{t}].step is {s.step}, expected {t}")
+            if s.depth.shape[0] != n:
+                raise ValueError(f"trace: steps[{t}].depth has length {s.depth.shape[0]}, expected {n}")
+            if s.depth.size and (s.depth.min() < 0 or s.depth.max() > L):
+                raise ValueError(f"trace: steps[{t}].depth must be in [0, {L}]")
+            if s.kv_len.shape[0] != L or s.aux_len.shape[0] != L:
+                raise ValueError(f"trace: steps[{t}].kv_len/aux_len must have {L} entries")
+            for name, table in (("scores", s.scores), ("computed", s.computed), ("revived", s.revived)):
+                for layer, arr in table.items():
+                    if not 0 <= layer < L:
+                        raise ValueError(f"trace: steps[{t}].{name} has layer {layer} outside [0, {L - 1}]")
+                    if name == "scores" and arr.shape[0] != n:
+                        raise ValueError(f"trace: steps[{t}].scores[{layer}] has length {arr.shape[0]}, expected {n}")
+                    if name != "scores" and arr.size and (arr.min() < 0 or arr.max() >= n):
+                        raise ValueError(f"trace: steps[{t}].{name}[{layer}] has positions outside [0, {n - 1}]")
+
+    # --- views the app and the tests use -------------------------------------------------------
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.steps)
+
+    @property
+    def generated_ids(self) -> list[int]:
+        return [s.token_id for s in self.steps]
+
+    def prompt_compute_fraction(self) -> float:
+        """(prompt token, layer) computations over the generation / the baseline's (L * prompt_len)."""
+        done = sum(int((v < self.prompt_len).sum()) for s in self.steps for v in s.computed.values())
+        return done / (self.num_layers * self.prompt_len)
+
+    def cumulative_prompt_computations(self) -> np.ndarray:
+        """int [steps]: prompt-token computations done up to and including each step."""
+        per = [sum(int((v < self.prompt_len).sum()) for v in s.computed.values()) for s in self.steps]
+        return np.cumsum(per)

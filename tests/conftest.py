@@ -1,0 +1,66 @@
+"""Shared fixtures: tiny random models of every supported family (offline, seeded), the embedded model."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+from transformers import (
+    LlamaConfig,
+    LlamaForCausalLM,
+    MistralConfig,
+    MistralForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+)
+
+from lazyllm import load_model
+
+FAMILIES = {
+    "llama": (LlamaConfig, LlamaForCausalLM, {}),
+    "mistral": (MistralConfig, MistralForCausalLM, {"sliding_window": None}),
+    "qwen2": (Qwen2Config, Qwen2ForCausalLM, {}),
+    "qwen3": (Qwen3Config, Qwen3ForCausalLM, {"head_dim": 16}),
+}
+
+
+def tiny_hf_model(family: str = "llama", layers: int = 6, seed: int = 0, **overrides):
+    """A tiny random decoder of a supported family, fp32, eval mode."""
+    config_cls, model_cls, extra = FAMILIES[family]
+    config = config_cls(
+        vocab_size=256,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        tie_word_embeddings=False,
+        **{**extra, **overrides},
+    )
+    torch.manual_seed(seed)
+    model = model_cls(config).eval()
+    with torch.no_grad():  # larger weights than the default init: sharper, more varied attention
+        for name, p in model.named_parameters():
+            if name.endswith("proj.weight"):
+                p.normal_(0.0, 0.08)
+    return model
+
+
+@functools.cache
+def tiny_lm(family: str = "llama", layers: int = 6, seed: int = 0):
+    return load_model(tiny_hf_model(family, layers, seed), tokenizer=None)
+
+
+def random_prompt(n: int, seed: int = 0, vocab: int = 256) -> list[int]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(3, vocab, (n,), generator=g).tolist()
+
+
+@pytest.fixture(scope="session")
+def embedded_lm():
+    return load_model()
