@@ -137,8 +137,18 @@ class ModelHub:
                 log.exception("model %s failed to load", name)
                 kept = f" The model {self.name!r} stays loaded." if self.lm is not None else ""
                 raise ValueError(f"could not load model {name!r}: {e}.{kept}") from e
+            if self._loader is None:
+                _warm_up(lm)
             self.lm, self.name = lm, name
             return lm
+
+
+def _warm_up(lm) -> None:
+    """One tiny generation so the first timed run does not pay one-off costs (allocations, kernels)."""
+    try:
+        _runtime().generate(lm, "Hello", max_new_tokens=2)
+    except Exception:  # only an optimisation
+        log.exception("warm-up failed")
 
 
 def _runtime():
@@ -252,11 +262,15 @@ def _token_texts(lm, ids) -> list[str]:
 
 
 def compare_stream(lm, prompt: str, cfg, max_new_tokens: int):
-    """Run the baseline, then `cfg`, on the same prompt; yield an Event per step and a final one."""
+    """Run `cfg`, then the baseline, on the same prompt; yield an Event per step and a final one.
+
+    The pruned run goes first so its prefill views show while the baseline still runs; the model
+    was warmed up when it loaded (`ModelHub`), so neither run pays first-call costs.
+    """
     rt = _runtime()
     kw = dict(max_new_tokens=max_new_tokens, instrument=True, return_logits=True, chat=True, seed=0)
     results = {}
-    for run, config in (("baseline", rt.LazyConfig.preset("baseline")), ("lazy", cfg)):
+    for run, config in (("lazy", cfg), ("baseline", rt.LazyConfig.preset("baseline"))):
         for upd in rt.generate_stream(lm, prompt, config=config, **kw):
             yield Event(run, upd.step, upd.text, upd.trace if run == "lazy" else None)
             if upd.done:
@@ -283,7 +297,7 @@ class App:
         self.hub = ModelHub(self.limits, loader)
         self.gate = RunGate(self.limits.concurrency, self.limits.max_queue)
         self.examples = load_examples()
-        self.recorded = recorded_traces()
+        self.recorded = recorded_traces(self.examples)
 
     # -- API ---------------------------------------------------------------------------------
 
@@ -368,17 +382,22 @@ class App:
             for ev in compare_stream(lm, prompt, cfg, n_new):
                 out = {"status": status_html(_progress_text(ev, n_new, t0), "run", _progress(ev, n_new))}
                 if ev.run == "baseline":
-                    out["base_text"] = compare.text_html(ev.text and [ev.text], None, "baseline (running)")
+                    out["base_text"] = compare.text_html([ev.text], None, "baseline (running)")
                 elif ev.run == "lazy":
                     out["lazy_text"] = compare.text_html([ev.text], None, f"{cfg.strategy} (running)")
                     now = time.perf_counter()
                     if ev.trace is not None and (ev.step == 0 or now - last_plot > 1.5):
                         last_plot = now
-                        view = make_view(ev.trace, None, ex, f"run (step {ev.step})")
-                        out.update(render_step(view, 0, focus, mode))
+                        view = make_view(ev.trace, None, ex, f"run in progress (step {ev.step})")
                         out.update(render_run(view, focus))
                         out["view"] = view
-                        out["step"] = gr.update(maximum=max(ev.trace.num_steps - 1, 1), value=0)
+                        out["step"] = gr.update(maximum=max(ev.trace.num_steps - 1, 1))
+                        if ev.step == 0:  # prefill: the views of the step everyone wants to see first
+                            out.update(render_step(view, 0, focus, mode))
+                            out["step"] = gr.update(maximum=1, value=0)
+                            out["base_text"] = compare.text_html([], None, "baseline (runs next)")
+                            out["metrics"] = '<div class="lz-note">The baseline runs after LazyLLM…</div>'
+                            out["source"] = source_html(view)
                 else:
                     view = make_view(ev.trace, ev.summary, ex, "run")
                     out.update(render_all(view, 0, focus, mode))
@@ -397,7 +416,7 @@ class App:
 
 
 def _progress(ev: Event, n_new: int) -> float:
-    done = ev.step + 1 if ev.run == "baseline" else n_new + ev.step + 1
+    done = ev.step + 1 if ev.run == "lazy" else n_new + ev.step + 1
     return min(done / (2 * n_new), 1.0) if ev.run != "done" else 1.0
 
 
@@ -556,9 +575,14 @@ def load_examples() -> dict[str, dict]:
     return out
 
 
-def recorded_traces() -> dict[str, Path]:
-    """assets/traces/*.json by a readable name."""
-    return {p.stem.replace("_", " "): p for p in sorted((ASSETS / "traces").glob("*.json"))}
+def recorded_traces(examples: dict[str, dict] | None = None) -> dict[str, Path]:
+    """assets/traces/<n>_<task>.json, named after the example of that task."""
+    by_task = {ex.get("task"): name for name, ex in (examples or {}).items()}
+    out = {}
+    for p in sorted((ASSETS / "traces").glob("*.json")):
+        task = p.stem.split("_", 1)[-1]
+        out[by_task.get(task, p.stem.replace("_", " "))] = p
+    return out
 
 
 def load_trace_file(path, source: str | None = None, examples: dict | None = None) -> dict:
@@ -567,7 +591,7 @@ def load_trace_file(path, source: str | None = None, examples: dict | None = Non
 
     if path is None:
         raise ValueError("no file given")
-    path = Path(getattr(path, "name", path))
+    path = Path(path if isinstance(path, (str, os.PathLike)) else path.name)  # a path or an upload object
     size = path.stat().st_size
     if size > MAX_TRACE_BYTES:
         raise ValueError(f"trace file too large: {size / 1e6:.1f} MB (limit {MAX_TRACE_BYTES / 1e6:.0f} MB)")
@@ -581,13 +605,15 @@ def load_trace_file(path, source: str | None = None, examples: dict | None = Non
     return make_view(trace, summary, example, source or path.name)
 
 
-def export_trace(view: dict) -> str:
-    """Write the view's trace (plus the comparison summary) to a temp JSON file; return its path."""
+def export_trace(view: dict, path: str | Path | None = None) -> str:
+    """Write the view's trace (plus the comparison summary) to `path` (default: a temp file)."""
     data = view["trace"].to_dict()
     ex = view.get("example")
     data["explorer"] = {"summary": view.get("summary"), "example": ex["name"] if ex else None}
-    folder = Path(tempfile.gettempdir()) / "lazyllm-explorer"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"trace-{uuid.uuid4().hex[:8]}.json"
+    if path is None:
+        folder = Path(tempfile.gettempdir()) / "lazyllm-explorer"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"trace-{uuid.uuid4().hex[:8]}.json"
+    path = Path(path)
     path.write_text(json.dumps(data, separators=(",", ":"), allow_nan=False), encoding="utf-8")
     return str(path)

@@ -59,12 +59,12 @@ def empty_figure(title: str, message: str = "Run a prompt or load a trace to see
     return _layout(fig, title, height=200)
 
 
-def token_label(text: str, limit: int = 24) -> str:
-    """A token's text made visible: spaces as '·', newlines as '⏎', HTML escaped, shortened."""
+def token_label(text: str, limit: int = 24, escape: bool = True) -> str:
+    """A token's text made visible: spaces as '·', newlines as '⏎', shortened, HTML-escaped for plotly."""
     shown = text.replace(" ", "·").replace("\n", "⏎").replace("\t", "⇥")
     if len(shown) > limit:
         shown = shown[: limit - 1] + "…"
-    return html.escape(shown) or "∅"
+    return (html.escape(shown) if escape else shown) or "∅"
 
 
 def clamp_step(trace, step) -> int:
@@ -193,9 +193,14 @@ def selected_per_layer(trace, step: int) -> go.Figure:
     layers = list(range(trace.num_layers))
     fig = go.Figure()
     fig.add_scatter(x=layers, y=[n] * len(layers), name="baseline", line=dict(color=BASE_COLOR, dash="dash"))
-    fig.add_scatter(x=layers, y=counts, name="selected (attended)", line=dict(color=LAZY_COLOR, shape="hv"))
     fig.add_scatter(
-        x=layers, y=computed, name="computed this step", line=dict(color=STATE_COLORS[REVIVED], shape="hv")
+        x=layers, y=counts, name="selected (attended)", line=dict(color=LAZY_COLOR, shape="hv", width=4)
+    )
+    fig.add_scatter(
+        x=layers,
+        y=computed,
+        name="computed this step",
+        line=dict(color=STATE_COLORS[REVIVED], shape="hv", width=2, dash="dot"),
     )
     for layer, _keep in trace.schedule:
         fig.add_vline(x=layer + 0.5, line=dict(color="#bbb", width=1))
@@ -225,7 +230,9 @@ def top_tokens(trace, step: int, top_k: int = 8) -> list[list]:
         valid = np.flatnonzero(~np.isnan(sc))
         order = valid[np.argsort(-sc[valid], kind="stable")][:top_k]
         for rank, pos in enumerate(order, 1):
-            rows.append([layer, rank, int(pos), token_label(trace.tokens[pos], 30), float(f"{sc[pos]:.4g}")])
+            rows.append(
+                [layer, rank, int(pos), token_label(trace.tokens[pos], 30, False), float(f"{sc[pos]:.4g}")]
+            )
     return rows
 
 
@@ -291,7 +298,9 @@ def _importance_row(fig, trace, s, layer, keep, row, top_k, max_points):
             row=row,
             col=1,
         )
-    fig.update_yaxes(type="log", title=f"layer {layer}<br>keep {keep:.0%}", row=row, col=1)
+    fig.update_yaxes(
+        type="log", exponentformat="power", title=f"layer {layer}<br>keep {keep:.0%}", row=row, col=1
+    )
 
 
 # --- the prompt as text -------------------------------------------------------------------------
@@ -421,7 +430,10 @@ def evidence_summary(trace, span: Span, answer_ok: bool | None = None) -> str:
         f"- Reached the last layer in full at **{int(full.sum())} of {trace.num_steps}** steps.",
     ]
     if first_pruned:
-        lines.append(f"- First pruned (partly) at step {first_pruned[0]}, layer {first_pruned[1]}.")
+        t, layer = first_pruned
+        lines.append(
+            f"- First pruned at step {t}: part of it was missing from layer {layer} on (pruned after layer {layer - 1})."
+        )
     else:
         lines.append("- Never pruned: every layer saw the whole span at every step.")
     lines.append(
@@ -489,7 +501,7 @@ def revived_tokens(trace, limit: int = 300) -> list[list]:
     rows = []
     for t, s in enumerate(trace.steps):
         for layer, pos in sorted(s.revived.items()):
-            rows += [[t, layer, int(p), token_label(trace.tokens[p], 30)] for p in pos]
+            rows += [[t, layer, int(p), token_label(trace.tokens[p], 30, False)] for p in pos]
             if len(rows) >= limit:
                 return rows[:limit]
     return rows
@@ -500,11 +512,11 @@ def cache_sizes_plot(trace) -> go.Figure:
     kv = np.stack([s.kv_len for s in trace.steps], axis=1)  # (L, steps)
     aux = np.stack([s.aux_len for s in trace.steps], axis=1)
     fig = make_subplots(
-        rows=1, cols=2, subplot_titles=("KV cache length", "Aux Cache length"), horizontal_spacing=0.12
+        rows=1, cols=2, subplot_titles=("KV cache length", "Aux Cache length"), horizontal_spacing=0.2
     )
     steps = list(range(trace.num_steps))
     layers = list(range(trace.num_layers))
-    for col, z, scale, x in ((1, kv, "Blues", 0.44), (2, aux, "Oranges", 1.0)):
+    for col, z, scale, x in ((1, kv, "Blues", 0.41), (2, aux, "Oranges", 1.01)):
         fig.add_heatmap(
             z=z,
             x=steps,
@@ -515,7 +527,8 @@ def cache_sizes_plot(trace) -> go.Figure:
             row=1,
             col=col,
         )
-    _layout(fig, "Cache sizes per layer over the steps", height=320)
+    _layout(fig, "", height=320)
+    fig.update_layout(margin=dict(t=36))
     fig.update_xaxes(title="step")
     fig.update_yaxes(title="layer", col=1)
     return fig

@@ -105,7 +105,12 @@ def _run_panel(app: cb.App, c: dict) -> None:
         elem_id="lz-schedule",
     )
     c["max_new"] = gr.Slider(
-        1, app.limits.max_new_tokens, value=min(32, app.limits.max_new_tokens), step=1, label="Max new tokens"
+        1,
+        app.limits.max_new_tokens,
+        value=min(32, app.limits.max_new_tokens),
+        step=1,
+        label="Max new tokens",
+        elem_id="lz-max-new",
     )
     with gr.Row():
         c["run"] = gr.Button("Run baseline + LazyLLM", variant="primary", elem_id="lz-run")
@@ -203,8 +208,10 @@ def _walk_tab(c: dict) -> None:
         c["walk_nav"] = gr.Markdown("Page 1 of 7", elem_id="lz-walk-nav")
         c["next"] = gr.Button("Next ▶", size="sm", scale=0, min_width=90, elem_id="lz-next")
     with gr.Row():
-        c["walk_md"] = gr.Markdown("Run a prompt or load a trace first.", elem_id="lz-walk-md")
-        c["walk_plot"] = gr.Plot(empty_figure("Walkthrough"), show_label=False, elem_id="lz-walk-plot")
+        with gr.Column(scale=2, min_width=300):
+            c["walk_md"] = gr.Markdown("Run a prompt or load a trace first.", elem_id="lz-walk-md")
+        with gr.Column(scale=3, min_width=420):
+            c["walk_plot"] = gr.Plot(empty_figure("Walkthrough"), show_label=False, elem_id="lz-walk-plot")
 
 
 def _files_tab(app: cb.App, c: dict) -> None:
@@ -227,11 +234,12 @@ def _files_tab(app: cb.App, c: dict) -> None:
 # --- events --------------------------------------------------------------------------------------
 
 
-def _bind(fn, c: dict):
-    """Wrap a callback returning/yielding {name: value} so it returns {component: value}."""
+def _bind(fn, c: dict, outputs: list):
+    """Wrap a callback returning/yielding {name: value} so it returns {component: value} for `outputs`."""
+    wanted = {id(o) for o in outputs}
 
     def to_components(out):
-        return {c[k]: v for k, v in (out or {}).items() if k in c}
+        return {c[k]: v for k, v in (out or {}).items() if k in c and id(c[k]) in wanted}
 
     if inspect.isgeneratorfunction(fn):
 
@@ -291,7 +299,7 @@ def _wire(demo: gr.Blocks, app: cb.App, c: dict) -> None:
         )
     ]
     run_event = c["run"].click(
-        _bind(app.run_ui, c), run_inputs, outs, api_visibility="private", concurrency_limit=None,
+        _bind(app.run_ui, c, outs), run_inputs, outs, api_visibility="private", concurrency_limit=None,
         concurrency_id="runs", show_progress="minimal", show_progress_on=[c["status"]],
     )  # fmt: skip
     c["stop"].click(
@@ -301,9 +309,11 @@ def _wire(demo: gr.Blocks, app: cb.App, c: dict) -> None:
 
     step_outs = [c[k] for k in ("survival", "per_layer", "importance", "top_table", "prompt_html")]
     view = c["view"]
-    c["step"].release(_bind(cb.render_step, c), [view, c["step"], c["focus"], c["mode"]], step_outs, **quiet)
+    c["step"].release(
+        _bind(cb.render_step, c, step_outs), [view, c["step"], c["focus"], c["mode"]], step_outs, **quiet
+    )
     c["mode"].change(
-        _bind(lambda v, s, f, m: {"prompt_html": cb.render_step(v, s, f, m).get("prompt_html", "")}, c),
+        _bind(lambda v, s, f, m: {"prompt_html": cb.render_step(v, s, f, m).get("prompt_html", "")}, c, [c["prompt_html"]]),
         [view, c["step"], c["focus"], c["mode"]], [c["prompt_html"]], **quiet,
     )  # fmt: skip
 
@@ -313,7 +323,7 @@ def _wire(demo: gr.Blocks, app: cb.App, c: dict) -> None:
         return {**cb.render_step(v, step, focus, mode), **cb.render_run(v, focus)}
 
     focus_in = [view, c["step"], c["focus"], c["mode"]]
-    c["focus"].submit(_bind(on_focus, c), focus_in, focus_outs, **quiet)
+    c["focus"].submit(_bind(on_focus, c, focus_outs), focus_in, focus_outs, **quiet)
 
     def use_answer(v):
         ex = v and v.get("example")
@@ -323,10 +333,10 @@ def _wire(demo: gr.Blocks, app: cb.App, c: dict) -> None:
         return ex.get("answer_span") or ex.get("answer") or ""
 
     c["use_answer"].click(use_answer, view, c["focus"], **quiet).then(
-        _bind(on_focus, c), focus_in, focus_outs, **quiet
+        _bind(on_focus, c, focus_outs), focus_in, focus_outs, **quiet
     )
     c["clear_focus"].click(lambda: "", None, c["focus"], **quiet).then(
-        _bind(on_focus, c), focus_in, focus_outs, **quiet
+        _bind(on_focus, c, focus_outs), focus_in, focus_outs, **quiet
     )
 
     def turn(v, page, delta):
@@ -334,8 +344,12 @@ def _wire(demo: gr.Blocks, app: cb.App, c: dict) -> None:
         return {**walkthrough.render(v, page), "walk_page": page}
 
     walk_outs = [c[k] for k in ("walk_md", "walk_plot", "walk_nav", "walk_page")]
-    c["next"].click(_bind(lambda v, p: turn(v, p, 1), c), [view, c["walk_page"]], walk_outs, **quiet)
-    c["back"].click(_bind(lambda v, p: turn(v, p, -1), c), [view, c["walk_page"]], walk_outs, **quiet)
+    c["next"].click(
+        _bind(lambda v, p: turn(v, p, 1), c, walk_outs), [view, c["walk_page"]], walk_outs, **quiet
+    )
+    c["back"].click(
+        _bind(lambda v, p: turn(v, p, -1), c, walk_outs), [view, c["walk_page"]], walk_outs, **quiet
+    )
 
     def load_recorded(name, step, focus, mode):
         path = app.recorded.get(name)
@@ -360,8 +374,8 @@ def _wire(demo: gr.Blocks, app: cb.App, c: dict) -> None:
         return out
 
     rec_in = [c["recorded"], c["step"], c["focus"], c["mode"]]
-    c["recorded"].input(_bind(load_recorded, c), rec_in, outs, **quiet)
-    c["upload"].upload(_bind(load_upload, c), [c["upload"], c["focus"], c["mode"]], outs, **quiet)
-    demo.load(_bind(load_recorded, c), rec_in, outs, **quiet)
+    c["recorded"].input(_bind(load_recorded, c, outs), rec_in, outs, **quiet)
+    c["upload"].upload(_bind(load_upload, c, outs), [c["upload"], c["focus"], c["mode"]], outs, **quiet)
+    demo.load(_bind(load_recorded, c, outs), rec_in, outs, **quiet)
 
     gr.api(app.run_api, api_name="run", concurrency_limit=None, concurrency_id="runs")

@@ -12,11 +12,17 @@ from app import figures as F
 
 
 def _first_revival(trace):
-    """(step, layer, position) of the first revival, or None."""
+    """(step, layer, position) of the most important token revived at the first step with revivals."""
     for t, s in enumerate(trace.steps):
-        for layer, pos in sorted(s.revived.items()):
-            if len(pos):
-                return t, layer, int(pos[0])
+        revivals = [(layer, int(p)) for layer, pos in sorted(s.revived.items()) for p in pos]
+        if revivals:
+
+            def score(r, s=s):
+                sc = s.scores.get(r[0] - 1)
+                return -1.0 if sc is None or np.isnan(sc[r[1]]) else float(sc[r[1]])
+
+            layer, pos = max(revivals, key=score)
+            return t, layer, pos
     return None
 
 

@@ -24,7 +24,9 @@ def passkey() -> dict:
         "There is an important piece of information hidden inside a lot of irrelevant text. "
         "Find it and memorize it.\n\n" + text + "\n\nWhat is the pass key? Answer with the number only."
     )
-    return dict(name="Pass-key retrieval", task="passkey", prompt=prompt, answer=key, answer_span=f"pass key is {key}")
+    return dict(
+        name="Pass-key retrieval", task="passkey", prompt=prompt, answer=key, answer_span=f"pass key is {key}"
+    )
 
 
 DOCS = [
@@ -92,7 +94,13 @@ def multidoc() -> dict:
         + docs
         + f"\n\nQuestion: {question}\nAnswer with the year only."
     )
-    return dict(name="Multi-document QA", task="multidoc_qa", prompt=prompt, answer="1887", answer_span="completed in 1887")
+    return dict(
+        name="Multi-document QA",
+        task="multidoc_qa",
+        prompt=prompt,
+        answer="1887",
+        answer_span="completed in 1887",
+    )
 
 
 ARTICLE = """Hillbrook's rooftop gardens feed a neighbourhood

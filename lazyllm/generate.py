@@ -74,7 +74,9 @@ def encode_prompt(lm: LoadedModel, prompt, chat: bool = True) -> list[int]:
         return _apply_chat(lm, list(prompt), None)
     if isinstance(prompt, torch.Tensor):
         prompt = prompt.reshape(-1).tolist()
-    if isinstance(prompt, (list, tuple)) and all(isinstance(i, int) and not isinstance(i, bool) for i in prompt):
+    if isinstance(prompt, (list, tuple)) and all(
+        isinstance(i, int) and not isinstance(i, bool) for i in prompt
+    ):
         if not prompt:
             raise ValueError("prompt is empty: the token id list has no ids")
         vocab = lm.config.vocab_size
@@ -222,7 +224,16 @@ def generate(
 ) -> GenerationResult:
     """Greedy generation with LazyLLM (or the exact baseline when the config prunes nothing)."""
     updates = generate_stream(
-        lm, prompt, config, max_new_tokens, instrument, return_logits, chat, seed, should_stop=None, _text=False
+        lm,
+        prompt,
+        config,
+        max_new_tokens,
+        instrument,
+        return_logits,
+        chat,
+        seed,
+        should_stop=None,
+        _text=False,
     )
     for update in updates:
         if update.done:

@@ -103,10 +103,9 @@ def _load_pretrained(source: str, name: str, dtype, device, **kwargs) -> LoadedM
     common = dict(trust_remote_code=False, **kwargs)
     config = AutoConfig.from_pretrained(source, **common)
     check_supported(config)  # before any weights are read or downloaded
+    weights = dict(common) if "gguf_file" in kwargs else dict(common, use_safetensors=True)  # never unpickle
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **weights)
     tokenizer = AutoTokenizer.from_pretrained(source, **common)
-    if "gguf_file" not in kwargs:
-        common["use_safetensors"] = True  # never unpickle .bin weights
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **common)
     return _finish(model, tokenizer, name, device=device)
 
 
@@ -141,11 +140,15 @@ def load_model(
         dtype = DTYPES[dtype]
     if isinstance(source, torch.nn.Module):
         name = getattr(source.config, "_name_or_path", "") or source.config.model_type
-        return _finish(source, tokenizer, name, dtype=dtype if dtype != torch.float32 else None, device=device)
+        return _finish(
+            source, tokenizer, name, dtype=dtype if dtype != torch.float32 else None, device=device
+        )
     if source is None or source in ("", "embedded", EMBEDDED_NAME):
         return _load_embedded(dtype, device)
     if not isinstance(source, (str, os.PathLike)):
-        raise ValueError(f"model must be None, a hub id, a folder or a transformers model, got {type(source)}")
+        raise ValueError(
+            f"model must be None, a hub id, a folder or a transformers model, got {type(source)}"
+        )
     try:
         return _load_pretrained(str(source), str(source), dtype, device)
     except ValueError:

@@ -104,7 +104,9 @@ class LazyRunner:
     def layer_forward(self, layer_idx: int, flow: Flow):
         """One decoder layer on the flow (the transformers layer's own norms and MLP)."""
         layer = self.layers[layer_idx]
-        attn_out, q, keys, k_pos = self.attend(layer_idx, layer.self_attn, layer.input_layernorm(flow.h), flow)
+        attn_out, q, keys, k_pos = self.attend(
+            layer_idx, layer.self_attn, layer.input_layernorm(flow.h), flow
+        )
         h = flow.h + attn_out
         h = h + layer.mlp(layer.post_attention_layernorm(h))
         return h, q, keys, k_pos

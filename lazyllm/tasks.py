@@ -27,7 +27,7 @@ SPLITS = ("dev", "test")
 TEST_SEED_OFFSET = 100_000  # test seeds are TEST_SEED_OFFSET + i, dev seeds are i (i < TEST_SEED_OFFSET)
 
 # Characters per SmolLM2 token of each task's user message, measured over 20 seeds at 1k-4k tokens.
-CHARS_PER_TOKEN = {"passkey": 3.75, "kv": 1.57, "mdqa": 4.02, "multikey": 3.75}
+CHARS_PER_TOKEN = {"passkey": 3.75, "kv": 3.75, "mdqa": 4.35, "multikey": 3.75}
 
 
 @dataclass(frozen=True)
@@ -79,26 +79,14 @@ LAST_NAMES = (
     "Brenner Castell Dorn Eckart Falk Gruber Hollis Ivers Jansen Kessler Lind Moreau Norberg Ostrom "
     "Pellan Quist Rainer Sorel Thaler Ulmer Vance Wendt Yates Zorn Abbott Bramley Corwin Draper Ellery "
     "Fenwick Garrow Hadley Ingram Jessop Kimber Larkin Mercer Nyland Oakes Prentice Radley Selwyn Tolliver "
-    "Underhill Varga Whitlock Ashdown Blakely Carrow Dunmore Elstrom Farrel Gaskell Harlow Iverson Kestrel"
+    "Underhill Varga Whitlock Ashdown Blakely Carrow Dunwell Elstrom Farrel Gaskell Harlow Iverson Kestrel"
 ).split()
-PRODUCTS = (
-    "glass lanterns|wool blankets|copper kettles|honey cakes|paper kites|clay flutes|silver bells|"
-    "oak barrels|linen sails|apple cider|rope bridges|stone mills|blue dyes|goat cheese|amber beads|"
-    "iron gates|tin whistles|felt hats|cherry jam|river pearls|salt crystals|cedar boxes|lace collars|"
-    "brass clocks|rye bread|wax candles|horn combs|reed baskets|plum brandy|slate roofs|pine resin|"
-    "bone dice|wicker chairs|mint tea|smoked fish|leather boots|marble tiles|hemp rope|walnut oil|"
-    "painted tiles|cotton shirts|bronze statues|pear tarts|woven rugs|carved spoons|glass beads|"
-    "barley beer|sheep wool|fig bread|tin toys|cork floats|oat biscuits|chalk paint|rose soap|"
-    "fishing nets|hazel nuts|willow flutes|pottery jugs|saffron rice|juniper gin"
-).split("|")
-SYLLABLES = "val mor ten bri ska lun dor ael fen gar hol ist kar lem nev osk pra quel ril sor tam ulv ver wen".split()
-ADJECTIVES = (
-    "amber brave calm dusty eager faint gentle hollow icy jolly keen lively misty noble odd proud quiet "
-    "rapid silent tidy upper vivid warm young zesty bold crisp dark early fuzzy grand humble inner lunar"
-).split()
-NOUNS = (
-    "falcon river maple comet badger lantern harbor meadow otter pebble quartz raven spruce thistle "
-    "tiger violet walrus willow beacon canyon dragon ember forest glacier heron island jaguar kettle"
+TOWNS = (
+    "Greenfield Oakridge Milford Ashton Brookvale Clayton Fairview Glenwood Hillcrest Kingsley Lakeside "
+    "Marlow Northam Pinehurst Redford Silverton Thornbury Upton Westbrook Yarmouth Aldridge Bexley Cromer "
+    "Dalton Elmstead Foxley Gransden Hawkhurst Ivybridge Jarrow Kelso Lydford Moffat Newbury Oundle Penrith "
+    "Quarrydale Rothbury Sedbergh Tetbury Ulverston Ventnor Wetherby Axbridge Bampton Chudleigh Dunster "
+    "Evesham Frome Girvan Helmsley Ilkley Keswick Ledbury Malton Nairn Otley Pickering Ripley Settle"
 ).split()
 DOOR_COLORS = "red blue green yellow white black orange purple silver golden".split()
 
@@ -187,14 +175,8 @@ def distinct_numbers(rng: random.Random, n: int, lo: int = 10_000, hi: int = 99_
 
 
 def town_names(rng: random.Random, n: int) -> list[str]:
-    """`n` distinct invented town names of 2-3 syllables, none the start of another."""
-    names: list[str] = []
-    while len(names) < n:
-        k = rng.choice((2, 2, 3))
-        name = "".join(rng.choice(SYLLABLES) for _ in range(k)).capitalize()
-        if not any(name.startswith(o) or o.startswith(name) for o in names):
-            names.append(name)
-    return names
+    """`n` distinct town names (English-sounding; the towns and their facts are invented)."""
+    return rng.sample(TOWNS, n)
 
 
 def person_names(rng: random.Random, n: int) -> list[str]:
@@ -232,72 +214,83 @@ def make_passkey(length: int, seed: int) -> Example:
     return _example("passkey", length, seed, prompt, PASSKEY_QUESTION, key, "number", [spans["key"]], at / n)
 
 
-KV_HEAD = "Below is a list of keys and their values. Each line has the form key: value.\n\n"
-
-
-def kv_keys(rng: random.Random, n: int) -> list[str]:
-    """`n` distinct "adjective-noun" keys."""
-    pairs = [f"{a}-{b}" for a in ADJECTIVES for b in NOUNS]
-    return rng.sample(pairs, n)
+KV_KEYS = 8
+KV_OBJECTS = (
+    "apple river candle mirror garden pencil rocket violin basket ladder jacket pillow anchor button "
+    "castle dragon kettle lantern saddle hammer wallet helmet compass trumpet"
+).split()
 
 
 def make_kv(length: int, seed: int) -> Example:
-    """Key-value retrieval: "amber-falcon: 48213" lines; the question names one key."""
+    """Key-value retrieval: eight "The secret number of the <key> is <value>." facts in filler.
+
+    The question comes first and last (query-aware context): a 135M model retrieves the right
+    value far more often when the key is named before the facts (see docs/results/tasks.md).
+    """
     rng = rng_for("kv", length, seed)
-    n_max = len(ADJECTIVES) * len(NOUNS)
-    keys, values = kv_keys(rng, min(n_max, 2000)), distinct_numbers(rng, min(n_max, 2000))
-    lines = [f"{k}: {v}\n" for k, v in zip(keys, values, strict=True)]
-    question_for = "\nWhat is the value of the key {}? Answer with the number only."
-    lines = fill(lines, char_budget("kv", length, KV_HEAD + question_for.format(keys[0])))
-    target = rng.randrange(len(lines))
-    question = question_for.format(keys[target])
-    prompt, spans = assemble([KV_HEAD, *lines, question], {"value": lines[target]})
-    start = spans["value"][0] + len(keys[target]) + 2
-    span = (start, start + len(values[target]))
-    return _example("kv", length, seed, prompt, question.strip(), values[target], "number", [span], target / len(lines))
+    keys, values = rng.sample(KV_OBJECTS, KV_KEYS), distinct_numbers(rng, KV_KEYS)
+    target = rng.randrange(KV_KEYS)
+    question = f"What is the secret number of the {keys[target]}?"
+    head = (
+        "Some secret numbers are hidden inside a lot of irrelevant text. "
+        f"Read the text and answer the question: {question}\n\n"
+    )
+    tail = f"\n\n{question} Answer with the number only."
+    needles = [f"The secret number of the {k} is {v}. " for k, v in zip(keys, values, strict=True)]
+    n = len(fill([FILLER] * 4000, char_budget("kv", length, head + "".join(needles) + tail)))
+    positions = sorted(rng.sample(range(n + 1), KV_KEYS))
+    body = [FILLER] * n
+    for i, (at, needle) in enumerate(zip(positions, needles, strict=True)):
+        body.insert(at + i, needle)
+    prompt, spans = assemble([head, *body, tail], {"value": needles[target]})
+    end = spans["value"][1] - 2
+    span = (end - len(values[target]), end)
+    return _example(
+        "kv", length, seed, prompt, question, values[target], "number", [span], positions[target] / n
+    )
 
 
-MDQA_HEAD = "Answer the question based on the given documents. Only give me the answer.\n\n"
 MDQA_QUESTIONS = {
-    "founder": ("Who founded the town of {town}?", "text"),
-    "year": ("In which year was the town of {town} founded?", "number"),
-    "product": ("What is the town of {town} best known for?", "text"),
+    "founder": ("Who founded the town of {town}?", "text", "Only give me the name."),
+    "year": ("In which year was the town of {town} founded?", "number", "Only give me the year."),
 }
 
 
-def town_document(i: int, town: str, founder: str, year: str, product: str, rng: random.Random) -> str:
-    """One short document about an invented town: three facts and two neutral sentences."""
-    extra = " ".join(rng.sample(TOWN_LINES, 3))
+def town_document(i: int, town: str, founder: str, year: str, rng: random.Random) -> str:
+    """One short document about an invented town: two facts among six neutral sentences."""
+    extra = rng.sample(TOWN_LINES, 6)
     return (
-        f"Document {i}: {town} is a small town on the {rng.choice(GEOGRAPHY)}. It was founded in {year} "
-        f"by {founder}. The town is best known for its {product}. {extra}\n\n"
+        f"Document {i}: {town} is a small town on the {rng.choice(GEOGRAPHY)}. {' '.join(extra[:3])} "
+        f"It was founded in {year} by {founder}. {' '.join(extra[3:])}\n\n"
     )
 
 
 def make_mdqa(length: int, seed: int) -> Example:
-    """Multi-document QA: the question asks one fact of one town; one document holds it."""
+    """Multi-document QA: the question asks the founder or founding year of one town.
+
+    Every document holds the same kinds of facts about another town, so only the one about the
+    asked town answers. The question comes first and last, as in ``make_kv``.
+    """
     rng = rng_for("mdqa", length, seed)
-    n = len(PRODUCTS)
-    towns, founders = town_names(rng, n), person_names(rng, min(n, len(LAST_NAMES)))
-    years, products = [str(y) for y in rng.sample(range(1105, 1899), n)], rng.sample(PRODUCTS, n)
-    docs = [town_document(i + 1, *fact, rng) for i, fact in enumerate(zip(towns, founders, years, products))]
+    n = len(LAST_NAMES)
+    towns, founders = town_names(rng, n), person_names(rng, n)
+    years = [str(y) for y in rng.sample(range(1105, 1899), n)]
+    docs = [
+        town_document(i + 1, *fact, rng) for i, fact in enumerate(zip(towns, founders, years, strict=True))
+    ]
     attribute = rng.choice(sorted(MDQA_QUESTIONS))
-    template, kind = MDQA_QUESTIONS[attribute]
-    probe = "\n" + template.format(town=towns[0])
-    docs = fill(docs, char_budget("mdqa", length, MDQA_HEAD + probe))
+    template, kind, only = MDQA_QUESTIONS[attribute]
+    probe = template.format(town=towns[0])
+    head = f"Answer the question based on the given documents: {probe}\n\n"
+    docs = fill(docs, char_budget("mdqa", length, 2 * head))
     target = rng.randrange(len(docs))
-    answer = {"founder": founders, "year": years, "product": products}[attribute][target]
+    answer = (founders if attribute == "founder" else years)[target]
     question = template.format(town=towns[target])
-    prompt, spans = assemble([MDQA_HEAD, *docs, "Question: " + question], {"doc": docs[target]})
+    head = f"Answer the question based on the given documents: {question}\n\n"
+    prompt, spans = assemble([head, *docs, f"Question: {question} {only}"], {"doc": docs[target]})
     start = spans["doc"][0] + docs[target].index(answer)
     span = (start, start + len(answer))
     return _example("mdqa", length, seed, prompt, question, answer, kind, [span], target / len(docs))
-
-
-MULTIKEY_HEAD = (
-    "There are two important pieces of information hidden inside a lot of irrelevant text. "
-    "Find them and memorize them. I will quiz you about them.\n\n"
-)
 
 
 def make_multikey(length: int, seed: int) -> Example:
@@ -305,20 +298,20 @@ def make_multikey(length: int, seed: int) -> Example:
     rng = rng_for("multikey", length, seed)
     colors, keys = rng.sample(DOOR_COLORS, 2), distinct_numbers(rng, 2)
     needles = [f"The pass key of the {c} door is {k}. " for c, k in zip(colors, keys, strict=True)]
-    question = (
-        f"\n\nWhat are the pass keys of the {colors[0]} door and of the {colors[1]} door? "
-        "Answer with the two numbers only."
+    question = f"What are the pass keys of the {colors[0]} door and of the {colors[1]} door?"
+    head = (
+        "Two pass keys are hidden inside a lot of irrelevant text. "
+        f"Read the text and answer the question: {question}\n\n"
     )
-    overhead = MULTIKEY_HEAD + "".join(needles) + question
-    n = len(fill([FILLER] * 2000, char_budget("multikey", length, overhead)))
+    tail = f"\n\n{question} Answer with the two numbers only."
+    n = len(fill([FILLER] * 4000, char_budget("multikey", length, head + "".join(needles) + tail)))
     at = sorted(rng.sample(range(1, n), 2))
     order = [0, 1] if rng.random() < 0.5 else [1, 0]  # which needle comes first in the text
     body = [*[FILLER] * at[0], needles[order[0]], *[FILLER] * (at[1] - at[0]), needles[order[1]]]
-    parts = [MULTIKEY_HEAD, *body, *[FILLER] * (n - at[1]), question]
-    prompt, spans = assemble(parts, {"a": needles[0], "b": needles[1]})
+    prompt, spans = assemble([head, *body, *[FILLER] * (n - at[1]), tail], {"a": needles[0], "b": needles[1]})
     kspans = [(spans[x][1] - 2 - len(k), spans[x][1] - 2) for x, k in zip("ab", keys, strict=True)]
     depth = at[order.index(0)] / n
-    return _example("multikey", length, seed, prompt, question.strip(), " ".join(keys), "numbers", kspans, depth)
+    return _example("multikey", length, seed, prompt, question, " ".join(keys), "numbers", kspans, depth)
 
 
 TASKS = {"passkey": make_passkey, "kv": make_kv, "mdqa": make_mdqa, "multikey": make_multikey}

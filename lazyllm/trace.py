@@ -172,7 +172,9 @@ class Trace:
         if not self.steps:
             raise ValueError("trace: steps is empty (need at least the prefill step)")
         if len(self.tokens) < p + len(self.steps) - 1:
-            raise ValueError(f"trace: tokens has {len(self.tokens)} entries, expected >= {p + len(self.steps) - 1}")
+            raise ValueError(
+                f"trace: tokens has {len(self.tokens)} entries, expected >= {p + len(self.steps) - 1}"
+            )
         for t, s in enumerate(self.steps):
             n = p + t
             if s.step != t:
@@ -188,9 +190,13 @@ class Trace:
                     if not 0 <= layer < L:
                         raise ValueError(f"trace: steps[{t}].{name} has layer {layer} outside [0, {L - 1}]")
                     if name == "scores" and arr.shape[0] != n:
-                        raise ValueError(f"trace: steps[{t}].scores[{layer}] has length {arr.shape[0]}, expected {n}")
+                        raise ValueError(
+                            f"trace: steps[{t}].scores[{layer}] has length {arr.shape[0]}, expected {n}"
+                        )
                     if name != "scores" and arr.size and (arr.min() < 0 or arr.max() >= n):
-                        raise ValueError(f"trace: steps[{t}].{name}[{layer}] has positions outside [0, {n - 1}]")
+                        raise ValueError(
+                            f"trace: steps[{t}].{name}[{layer}] has positions outside [0, {n - 1}]"
+                        )
 
     # --- views the app and the tests use -------------------------------------------------------
 

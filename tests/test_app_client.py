@@ -1,0 +1,169 @@
+"""The launched app (`python app.py`) through gradio_client: the /run endpoint on the embedded model,
+errors that keep it serving, and several sessions at once.
+
+The server is started once per test session and shared with tests/test_browser.py (`launched_app`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
+PASSKEY_PROMPT = (
+    "There is a pass key hidden in the text below. Find it and remember it.\n\n"
+    + FILLER * 6
+    + "The pass key is 40721. Remember it. 40721 is the pass key. "
+    + FILLER * 6
+    + "\n\nWhat is the pass key? Answer with the number only."
+)
+KEYS = ("run", "baseline_text", "lazy_text", "baseline_ttft_s", "lazy_ttft_s", "ttft_speedup")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@functools.cache
+def launched_app() -> tuple[str, int]:
+    """Start `python app.py` on a free port (once per test session); return (url, pid)."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_OFFLINE": "1",
+        "LAZYLLM_MAX_NEW_TOKENS": "16",
+        "LAZYLLM_MAX_QUEUE": "8",
+    }
+    log = tempfile.NamedTemporaryFile("w+", prefix="lazyllm-app-", suffix=".log", delete=False)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    atexit.register(_stop, proc)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited with {proc.returncode}: {Path(log.name).read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return url, proc.pid
+        except OSError:
+            time.sleep(0.5)
+    _stop(proc)
+    raise RuntimeError(f"app.py did not start within 120 s: {Path(log.name).read_text()[-2000:]}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def client():
+    from gradio_client import Client
+
+    url, _ = launched_app()
+    return Client(url, verbose=False)
+
+
+def run(client, prompt=PASSKEY_PROMPT, **kw):
+    return client.predict(prompt=prompt, **{"max_new_tokens": 8, **kw}, api_name="/run")
+
+
+@pytest.mark.slow
+def test_run_endpoint_returns_the_comparison(client):
+    out = run(client, preset="default", schedule="", strategy="lazy")
+    for key in KEYS[1:] + ("generation_speedup", "compute_fraction", "token_agreement"):
+        assert key in out, key
+    assert "40721" in out["baseline_text"]  # the embedded model finds the pass key
+    assert out["lazy_text"].strip()
+    assert out["ttft_speedup"] == pytest.approx(out["baseline_ttft_s"] / out["lazy_ttft_s"], rel=1e-6)
+    assert out["generation_speedup"] == pytest.approx(out["baseline_total_s"] / out["lazy_total_s"], rel=1e-6)
+    assert 0.3 < out["compute_fraction"] < 1.0  # the default schedule prunes, but not everything
+    assert 0.0 <= out["token_agreement"] <= 1.0
+    assert len(out["kl_per_step"]) == min(out["baseline_new_tokens"], out["lazy_new_tokens"])
+    assert out["first_divergence"] is None or 0 <= out["first_divergence"] <= 8
+    run.first = out
+
+
+@pytest.mark.slow
+def test_bad_requests_get_messages_and_the_app_keeps_serving(client):
+    from gradio_client.exceptions import AppError
+
+    for kw, message in (
+        (dict(prompt="  "), "prompt is empty"),
+        (dict(schedule="40:0.5"), "out of range"),
+        (dict(schedule="9:0"), "keep fraction"),
+        (dict(strategy="fastest"), "strategy must be one of"),
+        (dict(max_new_tokens=1000), "max_new_tokens must be in [1, 16]"),
+    ):
+        with pytest.raises(AppError, match=message.replace("[", r"\[")):
+            run(client, **kw)
+    again = run(client, preset="default", strategy="lazy")
+    if hasattr(run, "first"):
+        assert again["lazy_text"] == run.first["lazy_text"]  # same output as before the bad requests
+    assert again["compute_fraction"] < 1.0
+
+
+@pytest.mark.slow
+def test_sessions_at_once_get_their_own_results_or_busy(client):
+    """10 sessions at once, each with its own prompt and schedule: one runs, 8 wait (LAZYLLM_MAX_QUEUE),
+    the rest are told the app is busy; every accepted session gets its own result."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    url, pid = launched_app()
+    numbers = [1000 + 1111 * i for i in range(10)]
+    clients = [Client(url, verbose=False) for _ in numbers]
+    peak, done = [0], threading.Event()
+
+    def watch():
+        proc = psutil.Process(pid)
+        while not done.is_set():
+            peak[0] = max(peak[0], proc.memory_info().rss)
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, daemon=True).start()
+    jobs = [
+        c.submit(prompt=FILLER * 4 + f"Repeat this number exactly: {n}.", schedule=f"{4 + i}:0.6",
+                 max_new_tokens=4, api_name="/run")
+        for i, (c, n) in enumerate(zip(clients, numbers, strict=True))
+    ]  # fmt: skip
+    ok, busy = 0, 0
+    for i, (n, job) in enumerate(zip(numbers, jobs, strict=True)):
+        try:
+            out = job.result(timeout=300)
+        except AppError as e:
+            assert "busy" in str(e), str(e)
+            busy += 1
+            continue
+        ok += 1
+        assert str(n)[:2] in out["baseline_text"], (n, out["baseline_text"])  # its own prompt's answer
+        assert f"schedule {4 + i}:0.6;" in out["config"]  # its own schedule
+    done.set()
+    print(f"sessions: {ok} served, {busy} told busy; peak server RSS {peak[0] / 2**20:.0f} MiB")
+    assert ok >= 9 and ok + busy == 10
+    assert peak[0] < 4 * 2**30

@@ -1,0 +1,246 @@
+"""The app's pure figure functions on a synthetic, consistent Trace: axes, states, counts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from app import compare, walkthrough
+from app import figures as F
+from app.synthetic import synthetic_trace
+
+SCHEDULE = ((2, 0.6), (5, 0.6))
+
+
+@pytest.fixture(scope="module")
+def trace():
+    return synthetic_trace(prompt_len=48, new_tokens=6, num_layers=8, schedule=SCHEDULE, seed=0)
+
+
+@pytest.fixture(scope="module")
+def summary():
+    return {
+        "baseline_ttft_s": 0.4, "lazy_ttft_s": 0.2, "baseline_total_s": 1.0, "lazy_total_s": 0.8,
+        "ttft_speedup": 2.0, "generation_speedup": 1.25, "compute_fraction": 0.7,
+        "prompt_tokens_used_fraction": 0.9, "token_agreement": 0.75, "first_divergence": 3,
+        "kl_per_step": [0.0, 0.01, 0.02, 0.5], "top1_per_step": [True, True, True, False],
+        "mean_kl": 0.13, "top1_agreement": 0.75, "baseline_tokens": ["a", " b", " c", " d"],
+        "lazy_tokens": ["a", " b", " c", " e"], "baseline_new_tokens": 4, "lazy_new_tokens": 4,
+        "strategy": "lazy", "config": "default",
+    }  # fmt: skip
+
+
+def test_synthetic_trace_is_valid_and_round_trips(trace):
+    trace.validate()
+    again = type(trace).from_json(trace.to_json())
+    assert again.to_json() == trace.to_json()
+    assert F.max_computations_per_cell(trace) == 1  # at most once per (token, layer)
+    assert sum(len(v) for s in trace.steps for v in s.revived.values()) > 0  # the trace exercises revival
+
+
+@pytest.mark.parametrize("step", [0, 1, 5])
+def test_survival_states_match_the_trace(trace, step):
+    s = trace.steps[step]
+    states = F.survival_states(trace, step)
+    assert states.shape == (trace.num_layers, s.n)
+    assert (states == F.NOT_SELECTED).sum() == (trace.num_layers - s.depth).sum()
+    n_computed = sum(len(v) for v in s.computed.values())
+    n_revived = sum(len(v) for v in s.revived.values())
+    assert (states == F.REVIVED).sum() == n_revived
+    assert (states == F.COMPUTED).sum() == n_computed - n_revived
+    if step == 0:
+        assert (states == F.KV_REUSED).sum() == 0  # nothing to reuse at prefill
+        assert n_revived == 0
+    else:
+        assert (states[:, -1] == F.COMPUTED).all()  # the step's own token is computed at every layer
+
+
+def test_survival_heatmap_axes_and_palette(trace):
+    fig = F.survival_heatmap(trace, 2, span=(4, 9))
+    hm = fig.data[0]
+    z = np.asarray(hm.z)
+    assert z.shape == (trace.num_layers, trace.prompt_len + 2)
+    np.testing.assert_array_equal(z, F.survival_states(trace, 2))
+    assert list(hm.colorbar.ticktext) == list(F.STATE_NAMES)
+    assert len(hm.x) == z.shape[1] and hm.x[5].startswith("5 ")
+    assert "layer" in hm.hovertemplate and "score" in hm.hovertemplate and "token" in hm.hovertemplate
+    assert np.asarray(hm.customdata).shape == z.shape
+    assert len(set(F.STATE_COLORS)) == 4
+    rects = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert len(rects) == 1 and rects[0].x0 == pytest.approx(3.5) and rects[0].x1 == pytest.approx(8.5)
+
+
+def test_survival_heatmap_bins_long_contexts_keeping_revivals():
+    big = synthetic_trace(prompt_len=900, new_tokens=3, num_layers=6, schedule=((1, 0.5), (3, 0.5)), seed=1)
+    fig = F.survival_heatmap(big, 2, max_cols=300)
+    z = np.asarray(fig.data[0].z)
+    width = F.bin_columns(big.steps[2].n, 300)
+    assert width == 4 and z.shape[1] <= 300
+    states = F.survival_states(big, 2)
+    revived_cols = {(layer, p // width) for layer, p in zip(*np.nonzero(states == F.REVIVED), strict=True)}
+    assert revived_cols and all(z[layer, c] == F.REVIVED for layer, c in revived_cols)
+    assert len(fig.to_json()) < 200_000  # payload stays small
+
+
+def test_selected_per_layer_counts_against_baseline(trace):
+    fig = F.selected_per_layer(trace, 1)
+    base, sel, computed = fig.data
+    n = trace.steps[1].n
+    assert list(base.y) == [n] * trace.num_layers
+    expected = [int((trace.steps[1].depth > layer).sum()) for layer in range(trace.num_layers)]
+    assert list(sel.y) == expected
+    assert expected[0] == n and expected[-1] < expected[0]  # pruning happened
+    assert computed.y[0] == 1  # at a decode step layer 0 computes only the new token
+
+
+def test_threshold_is_the_percentile_cut(trace):
+    s = trace.steps[0]
+    for layer, keep in SCHEDULE:
+        cut = F.threshold(s.scores[layer], keep)
+        kept = np.flatnonzero(s.depth > layer + 1)
+        entering = np.flatnonzero(~np.isnan(s.scores[layer]))
+        pruned = np.setdiff1d(entering, kept)
+        assert len(np.setdiff1d(kept, [s.n - 1])) <= int(
+            np.ceil(keep * len(entering))
+        )  # top-k (+ last token)
+        assert (s.scores[layer][kept[kept != s.n - 1]] >= cut).all()
+        assert (s.scores[layer][pruned] <= cut).all() and len(pruned) > 0
+
+
+def test_importance_plot_one_panel_per_pruning_layer(trace):
+    fig = F.importance_plot(trace, 0, span=(10, 12), top_k=3)
+    axes = [k for k in fig.layout if k.startswith("yaxis")]
+    assert len(axes) == len(SCHEDULE)
+    assert all(fig.layout[a].type == "log" for a in axes)
+    kept = [d for d in fig.data if d.name == "kept"]
+    pruned = [d for d in fig.data if d.name == "pruned"]
+    s = trace.steps[0]
+    assert len(kept[0].x) == int((s.depth > SCHEDULE[0][0] + 1).sum())
+    assert len(kept[0].x) + len(pruned[0].x) == trace.prompt_len
+    lines = [sh for sh in fig.layout.shapes if sh.type == "line"]
+    assert len(lines) == len(SCHEDULE)
+    assert lines[0].y0 == pytest.approx(F.threshold(s.scores[SCHEDULE[0][0]], SCHEDULE[0][1]))
+    assert len(fig.layout.annotations) == 3 * len(SCHEDULE)  # top tokens labelled
+
+
+def test_importance_plot_without_pruning_says_so():
+    base = synthetic_trace(prompt_len=20, new_tokens=2, num_layers=4, schedule=())
+    fig = F.importance_plot(base, 0)
+    assert "nothing was scored" in fig.layout.annotations[0].text
+
+
+def test_top_tokens_are_sorted_by_score(trace):
+    rows = F.top_tokens(trace, 0, top_k=4)
+    assert len(rows) == 4 * len(SCHEDULE)
+    for layer, _ in SCHEDULE:
+        scores = [r[4] for r in rows if r[0] == layer]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_prompt_html_escapes_and_marks_the_span():
+    t = synthetic_trace(prompt_len=12, new_tokens=2, num_layers=4, schedule=((1, 0.5),))
+    t.tokens[3] = "<script>alert(1)</script>"
+    out = F.prompt_html(t, 1, "importance", span=(2, 5))
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert out.count("lz-span") == 3
+    assert out.count('class="lz-tok') == 13  # prompt + 1 generated token at step 1
+    depth = F.prompt_html(t, 1, "depth")
+    assert "layers survived" in depth
+
+
+def test_evidence_grid_and_revivals(trace):
+    span = (10, 20)
+    grid = F.evidence_grid(trace, span)
+    assert grid.shape == (trace.num_layers, trace.num_steps)
+    assert ((grid >= 0) & (grid <= 1)).all()
+    np.testing.assert_allclose(grid[0], 1.0)  # layer 0 always sees everything
+    for t in range(trace.num_steps):
+        d = trace.steps[t].depth[10:20]
+        assert grid[-1, t] == pytest.approx((d > trace.num_layers - 1).mean())
+    rev = F.evidence_revivals(trace, span)
+    expected = sum(int(((v >= 10) & (v < 20)).sum()) for s in trace.steps for v in s.revived.values())
+    assert len(rev) == expected
+    fig = F.evidence_plot(trace, span)
+    assert np.asarray(fig.data[0].z).shape == grid.shape
+    text = F.evidence_summary(trace, span, answer_ok=True)
+    assert f"Revived from the Aux Cache **{expected}**" in text and "yes" in text
+
+
+def test_find_span_maps_text_to_token_positions(trace):
+    assert F.find_span(trace, "pass key is 71432") == (1, 9)
+    assert F.find_span(trace, "PASS KEY") == (1, 3)  # case-insensitive fallback
+    assert F.find_span(trace, "not in the prompt") is None
+
+
+def test_revivals_and_cache_views(trace):
+    grid = F.revivals_grid(trace)
+    total = sum(len(v) for s in trace.steps for v in s.revived.values())
+    assert grid.shape == (trace.num_layers, trace.num_steps) and grid.sum() == total
+    assert grid[:, 0].sum() == 0
+    fig = F.revivals_heatmap(trace)
+    assert str(total) in fig.layout.title.text
+    rows = F.revived_tokens(trace)
+    assert len(rows) == total and all(len(r) == 4 for r in rows)
+    cache = F.cache_sizes_plot(trace)
+    np.testing.assert_array_equal(np.asarray(cache.data[0].z), np.stack([s.kv_len for s in trace.steps], 1))
+    np.testing.assert_array_equal(np.asarray(cache.data[1].z), np.stack([s.aux_len for s in trace.steps], 1))
+
+
+def test_cumulative_compute_ends_at_the_compute_fraction(trace):
+    fig = F.cumulative_compute_plot(trace)
+    base, lazy = fig.data
+    assert list(base.y) == [1.0] * trace.num_steps
+    assert lazy.y[-1] == pytest.approx(trace.prompt_compute_fraction())
+    assert all(np.diff(lazy.y) >= 0) and lazy.y[-1] <= 1.0
+
+
+def test_timing_and_fidelity_plots(summary):
+    fig = F.timing_plot(summary)
+    assert "2.00×" in fig.layout.title.text and "1.25×" in fig.layout.title.text
+    assert list(fig.data[0].y) == [0.4, 1.0] and list(fig.data[1].y) == [0.2, 0.8]
+    fid = F.fidelity_plot(summary["kl_per_step"], summary["top1_per_step"], 3)
+    assert list(fid.data[1].y) == [1, 1, 1, 0]
+    assert "step 3" in fid.layout.title.text
+
+
+def test_error_figure_says_what_failed():
+    fig = F.error_figure("Importance", "ValueError: <bad>")
+    assert "could not draw" in fig.layout.title.text and "&lt;bad&gt;" in fig.layout.annotations[0].text
+
+
+def test_fidelity_metrics():
+    assert compare.token_agreement([1, 2, 3, 4], [1, 2, 9, 4]) == 0.75
+    assert compare.token_agreement([1, 2], [1, 2, 3]) == pytest.approx(2 / 3)
+    assert compare.first_divergence([1, 2, 3], [1, 5, 3]) == 1
+    assert compare.first_divergence([1, 2], [1, 2]) is None
+    assert compare.first_divergence([1, 2], [1, 2, 7]) == 2
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3, 20))
+    b = a.copy()
+    b[2] = rng.normal(size=20) * 3
+    kl, top1 = compare.step_kl_top1(a, b)
+    assert kl[0] == pytest.approx(0.0, abs=1e-12) and kl[1] == pytest.approx(0.0, abs=1e-12) and kl[2] > 0.01
+    assert top1[:2] == [True, True]
+
+
+def test_text_and_metrics_html(summary):
+    out = compare.text_html(["a", " <b>", " c"], 1, "lazy")
+    assert '<mark class="lz-div"' in out and "&lt;b&gt;" in out and out.index("mark") > out.index(">a<")
+    table = compare.metrics_html(summary)
+    assert "2.00×" in table and "first divergence at step 3" in table
+    json.dumps(summary)  # the summary is plain JSON
+
+
+@pytest.mark.parametrize("with_summary", [True, False])
+def test_walkthrough_pages_use_the_run(trace, summary, with_summary):
+    view = {"trace": trace, "summary": summary if with_summary else None, "example": None, "source": "test"}
+    for page in range(len(walkthrough.PAGES)):
+        out = walkthrough.render(view, page)
+        assert out["walk_nav"] == f"Page {page + 1} of {len(walkthrough.PAGES)}"
+        assert "could not be drawn" not in out["walk_md"]
+    first = walkthrough.render(view, 0)["walk_md"]
+    assert f"{trace.prompt_len} × {trace.num_layers}" in first
+    last = walkthrough.render(view, 99)["walk_md"]  # clamped to the last page
+    assert ("2.00×" in last) == with_summary

@@ -1,0 +1,105 @@
+"""Trace: the instrumented record round-trips through JSON exactly and rejects broken files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import random_prompt, tiny_lm
+
+from lazyllm import LazyConfig, Trace, generate
+from lazyllm.trace import round_scores
+
+
+@pytest.fixture(scope="module")
+def trace():
+    lm = tiny_lm("llama")
+    res = generate(lm, random_prompt(60), LazyConfig(schedule=((1, 0.6), (3, 0.5))), 8, instrument=True)
+    return res.trace
+
+
+def assert_traces_equal(a: Trace, b: Trace):
+    assert (a.num_layers, a.prompt_len, a.tokens, a.schedule) == (
+        b.num_layers,
+        b.prompt_len,
+        b.tokens,
+        b.schedule,
+    )
+    assert (a.strategy, a.variant, a.model) == (b.strategy, b.variant, b.model)
+    assert len(a.steps) == len(b.steps)
+    for s, t in zip(a.steps, b.steps, strict=True):
+        assert (s.step, s.token_id, s.seconds) == (t.step, t.token_id, t.seconds)
+        for name in ("depth", "kv_len", "aux_len"):
+            assert np.array_equal(getattr(s, name), getattr(t, name))
+        for name in ("computed", "revived"):
+            x, y = getattr(s, name), getattr(t, name)
+            assert x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x)
+        assert s.scores.keys() == t.scores.keys()
+        for k in s.scores:
+            assert np.array_equal(s.scores[k], t.scores[k], equal_nan=True)
+
+
+def test_round_trip_is_exact(trace):
+    again = Trace.from_json(trace.to_json())
+    assert_traces_equal(trace, again)
+    assert again.to_json() == trace.to_json()
+
+
+def test_fields_are_the_contract(trace):
+    data = json.loads(trace.to_json())
+    for key in ("num_layers", "prompt_len", "tokens", "schedule", "steps"):
+        assert key in data
+    step = data["steps"][1]
+    for key in ("step", "token_id", "depth", "scores", "computed", "revived", "kv_len", "aux_len", "seconds"):
+        assert key in step
+    assert len(step["depth"]) == trace.prompt_len + 1
+    assert len(trace.tokens) == trace.prompt_len + len(trace.steps)
+
+
+def test_round_scores_is_monotone_and_short():
+    x = np.array([1.234567891e-5, 0.5, 0.49999999, np.nan, 0.0, 1e-30])
+    r = round_scores(x)
+    assert np.isnan(r[3]) and r[4] == 0.0
+    assert r[1] >= r[2] and abs(r[0] - 1.23457e-5) < 1e-12
+    assert all(len(repr(float(v))) <= 12 for v in r[[0, 1, 2]])
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.pop("steps"), "missing the field 'steps'"),
+        (lambda d: d["steps"][1].update(depth=d["steps"][1]["depth"][:-1]), "depth has length"),
+        (lambda d: d["steps"][0].update(kv_len=[1]), "kv_len/aux_len must have"),
+        (lambda d: d["steps"][0]["computed"].update({"0": [10_000]}), "positions outside"),
+        (lambda d: d["steps"][0]["scores"].update({"1": [0.1]}), "scores\\[1\\] has length"),
+        (lambda d: d.update(num_layers="many"), "wrong type"),
+        (lambda d: d.update(steps=[]), "steps is empty"),
+        (lambda d: d["steps"][2].update(step=7), "expected 2"),
+    ],
+)
+def test_schema_violations_are_named(trace, mutate, message):
+    data = json.loads(trace.to_json())
+    mutate(data)
+    with pytest.raises(ValueError, match=message):
+        Trace.from_json(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    "blob, message",
+    [
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe\x00garbage", "not valid UTF-8"),
+        (b"[1, 2, 3]", "must hold a JSON object"),
+        (b" " * (21 * 1024 * 1024), "too large"),
+    ],
+)
+def test_malformed_files_are_rejected(blob, message):
+    with pytest.raises(ValueError, match=message):
+        Trace.from_json(blob)
+
+
+def test_truncated_file_is_rejected(trace):
+    text = trace.to_json()
+    with pytest.raises(ValueError, match="not valid JSON"):
+        Trace.from_json(text[: len(text) // 2])
