@@ -124,9 +124,8 @@ def _token_texts(lm: LoadedModel, ids: list[int]) -> list[str]:
     return [lm.tokenizer.decode([i]) for i in ids]
 
 
-def _run(lm, prompt_ids, config, max_new_tokens, instrument, seed) -> Iterator:
-    """Yield (step, token_id, logits, step_trace, seconds, runner) for every step, greedy decoding."""
-    runner = LazyRunner(lm, config, len(prompt_ids) + max_new_tokens, instrument=instrument, seed=seed)
+def _run(lm, runner: LazyRunner, prompt_ids, max_new_tokens) -> Iterator:
+    """Yield (step, token_id, logits, step_trace, seconds) for every step, greedy decoding."""
     eos = lm.eos_ids
     ids = torch.tensor(prompt_ids, dtype=torch.long, device=lm.device)
     with torch.inference_mode():
@@ -135,7 +134,7 @@ def _run(lm, prompt_ids, config, max_new_tokens, instrument, seed) -> Iterator:
             logits, step_trace = runner.step(ids)
             token = int(logits.argmax())
             seconds = time.perf_counter() - t0
-            yield step, token, logits, step_trace, seconds, runner
+            yield step, token, logits, step_trace, seconds
             if token in eos:
                 return
             ids = torch.tensor([token], dtype=torch.long, device=lm.device)
@@ -173,10 +172,9 @@ def generate_stream(
             config_name=config.name,
         )
     tokens, step_logits, timings = [], [], Timings()
-    start, runner, stopped = time.perf_counter(), None, "length"
-    for step, token, logits, step_trace, seconds, runner in _run(
-        lm, prompt_ids, config, max_new_tokens, instrument, seed
-    ):
+    runner = LazyRunner(lm, config, len(prompt_ids) + max_new_tokens, instrument=instrument, seed=seed)
+    start, stopped = time.perf_counter(), "length"
+    for step, token, logits, step_trace, seconds in _run(lm, runner, prompt_ids, max_new_tokens):
         tokens.append(token)
         timings.step_s.append(seconds)
         if step == 0:

@@ -109,10 +109,51 @@ def _load_pretrained(source: str, name: str, dtype, device, **kwargs) -> LoadedM
     return _finish(model, tokenizer, name, device=device)
 
 
+def embedded_cache_dir(gguf: Path) -> Path:
+    """Where the de-quantised fp32 copy of the embedded GGUF is kept (LAZYLLM_CACHE_DIR overrides)."""
+    root = Path(os.environ.get("LAZYLLM_CACHE_DIR") or Path.home() / ".cache" / "lazyllm")
+    stat = gguf.stat()
+    return root / f"smollm2-135m-instruct-f32-{stat.st_size}-{int(stat.st_mtime)}"
+
+
+def _write_cache(lm: LoadedModel, target: Path) -> None:
+    """Save the de-quantised model as safetensors (atomic rename; any failure just skips the cache)."""
+    import copy
+    import shutil
+    import tempfile
+
+    from safetensors.torch import save_model
+
+    tmp = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+        config = copy.deepcopy(lm.model.config)
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        config.save_pretrained(tmp)
+        lm.model.generation_config.save_pretrained(tmp)
+        lm.tokenizer.save_pretrained(tmp)
+        save_model(lm.model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        os.rename(tmp, target)
+    except OSError:
+        pass
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _load_embedded(dtype, device) -> LoadedModel:
+    """The embedded GGUF, de-quantised to fp32 once and then kept as safetensors (1 s loads, not 20 s)."""
     folder = embedded_model_path()
     if folder is not None:
-        return _load_pretrained(str(folder), EMBEDDED_NAME, dtype, device, gguf_file=EMBEDDED_FILE)
+        cache = embedded_cache_dir(folder / EMBEDDED_FILE)
+        if (cache / "model.safetensors").is_file():
+            lm = _load_pretrained(str(cache), EMBEDDED_NAME, torch.float32, device)
+        else:
+            lm = _load_pretrained(str(folder), EMBEDDED_NAME, torch.float32, device, gguf_file=EMBEDDED_FILE)
+            _write_cache(lm, cache)
+        return _finish(lm.model, lm.tokenizer, EMBEDDED_NAME, dtype=None if dtype == torch.float32 else dtype)
     try:
         return _load_pretrained(HUB_FALLBACK, HUB_FALLBACK, dtype, device)
     except Exception as e:  # no package and no hub

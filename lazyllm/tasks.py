@@ -238,7 +238,7 @@ def make_kv(length: int, seed: int) -> Example:
     tail = f"\n\n{question} Answer with the number only."
     needles = [f"The secret number of the {k} is {v}. " for k, v in zip(keys, values, strict=True)]
     n = len(fill([FILLER] * 4000, char_budget("kv", length, head + "".join(needles) + tail)))
-    positions = sorted(rng.sample(range(n + 1), KV_KEYS))
+    positions = sorted(rng.randint(0, n) for _ in range(KV_KEYS))
     body = [FILLER] * n
     for i, (at, needle) in enumerate(zip(positions, needles, strict=True)):
         body.insert(at + i, needle)
@@ -304,7 +304,7 @@ def make_multikey(length: int, seed: int) -> Example:
         f"Read the text and answer the question: {question}\n\n"
     )
     tail = f"\n\n{question} Answer with the two numbers only."
-    n = len(fill([FILLER] * 4000, char_budget("multikey", length, head + "".join(needles) + tail)))
+    n = max(len(fill([FILLER] * 4000, char_budget("multikey", length, head + "".join(needles) + tail))), 3)
     at = sorted(rng.sample(range(1, n), 2))
     order = [0, 1] if rng.random() < 0.5 else [1, 0]  # which needle comes first in the text
     body = [*[FILLER] * at[0], needles[order[0]], *[FILLER] * (at[1] - at[0]), needles[order[1]]]

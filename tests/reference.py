@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from transformers import DynamicCache
+from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
 
 @torch.inference_mode()
@@ -37,3 +38,70 @@ def hf_pruned_prefill_logits(model, prompt_ids: list[int], depth) -> torch.Tenso
         rope = base.rotary_emb(h, pos[None])
         h = layer(h, attention_mask=None, position_embeddings=rope, position_ids=pos[None])
     return model.lm_head(base.norm(h[:, -1]))[0].float()
+
+
+class NaiveLazyReplay:
+    """A slow, independent replay of LazyLLM's semantics, one token and one layer at a time.
+
+    Given the selections a generation made (the trace's `depth` per step), it recomputes every
+    step the obvious way: at layer l a selected token reuses its K/V if layer l ever computed it,
+    otherwise it is computed from its own last output of layer l-1 (whenever that was computed);
+    each query attends to the selected tokens at or before its position. No flows, no Aux Cache
+    class, no gathers: a reference for the runtime's fast path (logits and importance scores).
+    """
+
+    def __init__(self, model):
+        self.model, self.base = model, model.model
+        L = len(self.base.layers)
+        self.k, self.v, self.out = ([{} for _ in range(L)] for _ in range(3))
+
+    def _qkv(self, layer, x, p):
+        attn = layer.self_attn
+        hd = attn.head_dim
+        h = layer.input_layernorm(x)[None, None]  # (1, 1, D)
+        q = attn.q_proj(h).view(1, 1, -1, hd)
+        k = attn.k_proj(h).view(1, 1, -1, hd)
+        v = attn.v_proj(h).view(1, 1, -1, hd)[0, 0]  # (Hkv, hd)
+        if hasattr(attn, "q_norm"):
+            q, k = attn.q_norm(q), attn.k_norm(k)
+        cos, sin = self.base.rotary_emb(h, torch.tensor([[p]]))
+        q, k = apply_rotary_pos_emb(q.transpose(1, 2), k.transpose(1, 2), cos, sin)
+        return q[0, :, 0], k[0, :, 0], v  # (H, hd), (Hkv, hd), (Hkv, hd)
+
+    def _attend(self, layer_idx, q, p, sel):
+        attn = self.base.layers[layer_idx].self_attn
+        keys = [j for j in sel if j <= p]
+        K = torch.stack([self.k[layer_idx][j] for j in keys], dim=1)  # (Hkv, s, hd)
+        V = torch.stack([self.v[layer_idx][j] for j in keys], dim=1)
+        groups = q.shape[0] // K.shape[0]
+        K, V = K.repeat_interleave(groups, 0), V.repeat_interleave(groups, 0)  # (H, s, hd)
+        probs = torch.softmax((q[:, None, :] @ K.transpose(1, 2))[:, 0] * attn.scaling, dim=-1)  # (H, s)
+        out = (probs[:, None, :] @ V)[:, 0]  # (H, hd)
+        return attn.o_proj(out.reshape(-1)), keys, probs.mean(0)
+
+    @torch.inference_mode()
+    def step(self, ids, depth):
+        """ids: the whole context so far; depth: [n] selections. -> (logits [V], {layer: {pos: score}})."""
+        n, base = len(ids), self.base
+        scores = {}
+        for layer_idx, layer in enumerate(base.layers):
+            sel = [p for p in range(n) if depth[p] > layer_idx]
+            new = [p for p in sel if p not in self.k[layer_idx]]
+            xs = {}
+            for p in new:
+                x = (
+                    base.embed_tokens(torch.tensor([ids[p]]))[0]
+                    if layer_idx == 0
+                    else self.out[layer_idx - 1][p]
+                )
+                q, k, v = self._qkv(layer, x, p)
+                self.k[layer_idx][p], self.v[layer_idx][p], xs[p] = k, v, (x, q)
+            for p in new:
+                x, q = xs[p]
+                o, keys, probs = self._attend(layer_idx, q, p, sel)
+                h = x + o
+                self.out[layer_idx][p] = h + layer.mlp(layer.post_attention_layernorm(h[None]))[0]
+                if p == n - 1:
+                    scores[layer_idx] = dict(zip(keys, probs.tolist(), strict=True))
+        logits = self.model.lm_head(base.norm(self.out[-1][n - 1][None]))[0].float()
+        return logits, scores

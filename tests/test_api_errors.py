@@ -91,3 +91,18 @@ def test_safetensors_folder_loads(tiny_model_folder):
     lm = load_model(str(tiny_model_folder))
     res = generate(lm, "Hello there", max_new_tokens=3)
     assert len(res.token_ids) == 3 and lm.num_layers == 6
+
+
+def test_embedded_cache_round_trip(embedded_lm, tmp_path):
+    """The de-quantised safetensors copy of the GGUF loads to the same model."""
+    from lazyllm.model import _write_cache
+
+    target = tmp_path / "cache"
+    _write_cache(embedded_lm, target)
+    assert (target / "model.safetensors").is_file()
+    again = load_model(str(target))
+    prompt = "Name a fruit."
+    a = generate(embedded_lm, prompt, max_new_tokens=4, return_logits=True)
+    b = generate(again, prompt, max_new_tokens=4, return_logits=True)
+    assert a.prompt_ids == b.prompt_ids and a.token_ids == b.token_ids
+    assert torch.equal(a.logits, b.logits)
