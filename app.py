@@ -10,7 +10,9 @@ import os
 from app.ui import build_demo, launch_kwargs
 
 demo = build_demo()
-demo.queue(max_size=int(os.environ.get("LAZYLLM_GRADIO_QUEUE", "64")))
+# Runs pass through the app's own gate (LAZYLLM_CONCURRENCY, LAZYLLM_MAX_QUEUE: "busy" beyond it);
+# this queue bounds everything else (view updates, file loads).
+demo.queue(max_size=int(os.environ.get("LAZYLLM_GRADIO_QUEUE", "64")), default_concurrency_limit=4)
 
 if __name__ == "__main__":
     demo.launch(

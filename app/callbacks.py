@@ -258,7 +258,8 @@ class Event:
 
 
 def _token_texts(lm, ids) -> list[str]:
-    return [lm.tokenizer.decode([int(i)]) for i in ids]
+    """Text of each generated token (special tokens such as end-of-turn left out)."""
+    return [lm.tokenizer.decode([int(i)], skip_special_tokens=True) for i in ids]
 
 
 def compare_stream(lm, prompt: str, cfg, max_new_tokens: int):
@@ -298,6 +299,13 @@ class App:
         self.gate = RunGate(self.limits.concurrency, self.limits.max_queue)
         self.examples = load_examples()
         self.recorded = recorded_traces(self.examples)
+        self._recorded_views: dict[Path, dict] = {}
+
+    def recorded_view(self, path: Path, source: str) -> dict:
+        """A recorded example trace, parsed once per process and shared (views never modify it)."""
+        if path not in self._recorded_views:
+            self._recorded_views[path] = load_trace_file(path, source, self.examples)
+        return self._recorded_views[path]
 
     # -- API ---------------------------------------------------------------------------------
 
@@ -385,34 +393,44 @@ class App:
                     out["base_text"] = compare.text_html([ev.text], None, "baseline (running)")
                 elif ev.run == "lazy":
                     out["lazy_text"] = compare.text_html([ev.text], None, f"{cfg.strategy} (running)")
-                    now = time.perf_counter()
-                    if ev.trace is not None and (ev.step == 0 or now - last_plot > 1.5):
-                        last_plot = now
-                        view = make_view(ev.trace, None, ex, f"run in progress (step {ev.step})")
-                        out.update(render_run(view, focus))
-                        out["view"] = view
-                        out["step"] = gr.update(maximum=max(ev.trace.num_steps - 1, 1))
-                        if ev.step == 0:  # prefill: the views of the step everyone wants to see first
-                            out.update(render_step(view, 0, focus, mode))
-                            out["step"] = gr.update(maximum=1, value=0)
-                            out["base_text"] = compare.text_html([], None, "baseline (runs next)")
-                            out["metrics"] = '<div class="lz-note">The baseline runs after LazyLLM…</div>'
-                            out["source"] = source_html(view)
+                    if ev.trace is not None and (ev.step == 0 or time.perf_counter() - last_plot > 1.5):
+                        last_plot = time.perf_counter()
+                        out.update(live_views(ev, ex, focus, mode))
                 else:
-                    view = make_view(ev.trace, ev.summary, ex, "run")
-                    out.update(render_all(view, 0, focus, mode))
-                    out["download"] = export_trace(view)
-                    out["status"] = status_html(
-                        f"Done in {time.perf_counter() - t0:.1f} s: TTFT {ev.summary['ttft_speedup']:.2f}× faster, "
-                        f"{ev.summary['token_agreement']:.0%} of tokens agree with the baseline.",
-                        "done",
-                    )
+                    out.update(final_views(ev, ex, focus, mode, time.perf_counter() - t0))
                 yield out
         except ValueError as e:  # bad input the runtime caught (e.g. prompt over the model's context)
             yield {"status": status_html(str(e), "error")}
         except Exception as e:  # keep serving; say what broke
             log.exception("run failed")
             yield {"status": status_html(f"The run failed: {type(e).__name__}: {e}", "error")}
+
+
+def live_views(ev: Event, example, focus, mode) -> dict:
+    """Views of the pruned run while it decodes: everything at prefill, then the run-wide ones."""
+    view = make_view(ev.trace, None, example, f"run in progress (step {ev.step})")
+    out = {**render_run(view, focus), "view": view, "step": gr.update(maximum=max(ev.trace.num_steps - 1, 1))}
+    if ev.step == 0:  # prefill: the views of the step everyone wants to see first
+        out.update(render_step(view, 0, focus, mode))
+        out["step"] = gr.update(maximum=1, value=0)
+        out["base_text"] = compare.text_html([], None, "baseline (runs next)")
+        out["metrics"] = '<div class="lz-note">The baseline runs after LazyLLM…</div>'
+        out["source"] = source_html(view)
+    return out
+
+
+def final_views(ev: Event, example, focus, mode, seconds: float) -> dict:
+    """Every view of the finished comparison, and the trace file to download."""
+    view = make_view(ev.trace, ev.summary, example, "run")
+    out = render_all(view, 0, focus, mode)
+    out["download"] = export_trace(view)
+    s = ev.summary
+    out["status"] = status_html(
+        f"Done in {seconds:.1f} s: TTFT speedup {s['ttft_speedup']:.2f}×, generation speedup "
+        f"{s['generation_speedup']:.2f}×, {s['token_agreement']:.0%} of tokens agree with the baseline.",
+        "done",
+    )
+    return out
 
 
 def _progress(ev: Event, n_new: int) -> float:
@@ -504,7 +522,7 @@ def render_run(view: dict | None, focus) -> dict:
     return {
         "evidence_plot": safe("Evidence", F.evidence_plot, trace, span),
         "evidence_md": safe("Evidence", F.evidence_summary, trace, span, answer_ok(view), kind="html"),
-        "revivals": safe("Revivals", F.revivals_heatmap, trace),
+        "revivals": safe("Revivals", F.revivals_heatmap, trace, span),
         "revived_table": safe("Revived tokens", F.revived_tokens, trace, kind="rows"),
         "cache_sizes": safe("Cache sizes", F.cache_sizes_plot, trace),
         "cumulative": safe("Cumulative computations", F.cumulative_compute_plot, trace),
@@ -603,6 +621,26 @@ def load_trace_file(path, source: str | None = None, examples: dict | None = Non
     summary = extra.get("summary") if isinstance(extra.get("summary"), dict) else None
     example = (examples or {}).get(extra.get("example")) if extra.get("example") else None
     return make_view(trace, summary, example, source or path.name)
+
+
+def inspect_trace(trace_file) -> dict:
+    """The `/inspect_trace` API: what a trace file holds, or gr.Error saying what is wrong with it."""
+    try:
+        view = load_trace_file(trace_file)
+    except (ValueError, OSError) as e:
+        raise gr.Error(f"could not load the trace: {e}") from None
+    t = view["trace"]
+    return {
+        "model": t.model,
+        "num_layers": t.num_layers,
+        "prompt_len": t.prompt_len,
+        "num_steps": t.num_steps,
+        "strategy": t.strategy,
+        "schedule": [[int(a), float(b)] for a, b in t.schedule],
+        "compute_fraction": t.prompt_compute_fraction(),
+        "revivals": int(F.revivals_grid(t).sum()),
+        "has_summary": view["summary"] is not None,
+    }
 
 
 def export_trace(view: dict, path: str | Path | None = None) -> str:

@@ -108,6 +108,10 @@ def text_html(tokens: list[str], divergence: int | None, label: str) -> str:
     return f'<div class="lz-out"><div class="lz-out-label">{label}</div><div class="lz-out-text">{same}{mark}</div></div>'
 
 
+def _speedup(x: float) -> str:
+    return f"<b>{x:.2f}×</b> " + ("faster" if x >= 1 else "(slower than the baseline)")
+
+
 def metrics_html(s: dict) -> str:
     """The side-by-side numbers as a compact HTML table."""
     div = s.get("first_divergence")
@@ -116,13 +120,13 @@ def metrics_html(s: dict) -> str:
             "TTFT",
             f"{s['baseline_ttft_s']:.3f} s",
             f"{s['lazy_ttft_s']:.3f} s",
-            f"<b>{s['ttft_speedup']:.2f}×</b> faster",
+            _speedup(s["ttft_speedup"]),
         ),
         (
             "total",
             f"{s['baseline_total_s']:.3f} s",
             f"{s['lazy_total_s']:.3f} s",
-            f"<b>{s['generation_speedup']:.2f}×</b> faster",
+            _speedup(s["generation_speedup"]),
         ),
         ("new tokens", s["baseline_new_tokens"], s["lazy_new_tokens"], ""),
         ("prompt compute", "100%", f"{s['compute_fraction']:.0%}", "of (token, layer) computations"),

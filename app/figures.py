@@ -324,7 +324,7 @@ def token_values(trace, step: int, mode: str) -> np.ndarray:
     return (logs - lo) / (hi - lo) if hi > lo else np.zeros_like(logs)
 
 
-def prompt_html(trace, step: int, mode: str = "importance", span: Span = None, max_tokens: int = 4000) -> str:
+def prompt_html(trace, step: int, mode: str = "importance", span: Span = None, max_tokens: int = 2500) -> str:
     """The context at `step` as HTML, each token shaded by importance (first pruning layer) or depth."""
     step = clamp_step(trace, step)
     s = trace.steps[step]
@@ -477,8 +477,11 @@ def revivals_grid(trace) -> np.ndarray:
     return grid
 
 
-def revivals_heatmap(trace) -> go.Figure:
-    """Revived tokens per decode step and layer (LazyLLM §3.3: pruned tokens coming back)."""
+def revivals_heatmap(trace, span: Span = None) -> go.Figure:
+    """Revived tokens per decode step and layer (LazyLLM §3.3: pruned tokens coming back).
+
+    With a focus span, the revivals of its tokens are marked with stars.
+    """
     grid = revivals_grid(trace)
     fig = go.Figure(
         go.Heatmap(
@@ -490,7 +493,18 @@ def revivals_heatmap(trace) -> go.Figure:
             hovertemplate="step %{x}<br>layer %{y}<br>%{z} tokens revived<extra></extra>",
         )
     )
-    _layout(fig, f"Revivals from the Aux Cache: {int(grid.sum())} in total", height=320)
+    rev = evidence_revivals(trace, span) if span else []
+    if rev:
+        fig.add_scatter(
+            x=[r[0] for r in rev],
+            y=[r[1] for r in rev],
+            mode="markers",
+            marker=dict(symbol="star", size=9, color=SPAN_COLOR, line=dict(color="#000", width=0.5)),
+            name="focus span",
+            text=[token_label(trace.tokens[r[2]]) for r in rev],
+            hovertemplate="focus span token %{text} revived<br>step %{x}, layer %{y}<extra></extra>",
+        )
+    _layout(fig, f"Revivals from the Aux Cache: {int(grid.sum())} in total", height=320, showlegend=False)
     fig.update_xaxes(title="step (0 = prefill)")
     fig.update_yaxes(title="layer")
     return fig

@@ -105,7 +105,7 @@ class FakeTokenizer:
     def __call__(self, text):
         return {"input_ids": list(range(len(text.split())))}
 
-    def decode(self, ids):
+    def decode(self, ids, skip_special_tokens=False):
         return "".join(f" w{i}" for i in ids)
 
 

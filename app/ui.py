@@ -20,8 +20,8 @@ INTRO = """# LazyLLM Explorer
 **LazyLLM** (Fu et al., 2024, [arXiv 2407.14057](https://arxiv.org/abs/2407.14057)) speeds up the
 *prefill* of long prompts by computing, at every layer and every step, only the tokens that matter for
 the next token, and by letting later steps bring back tokens that earlier steps skipped (the *Aux
-Cache*). Pick an example, press **Run**: the baseline and LazyLLM run on the same prompt, and every
-view below shows what LazyLLM did, layer by layer and step by step. New here? Open the
+Cache*). Pick an example, press **Run**: LazyLLM and the unpruned baseline run on the same prompt, and
+every view below shows what LazyLLM did, layer by layer and step by step. New here? Open the
 **Walkthrough** tab."""
 
 
@@ -113,7 +113,7 @@ def _run_panel(app: cb.App, c: dict) -> None:
         elem_id="lz-max-new",
     )
     with gr.Row():
-        c["run"] = gr.Button("Run baseline + LazyLLM", variant="primary", elem_id="lz-run")
+        c["run"] = gr.Button("Run LazyLLM and the baseline", variant="primary", elem_id="lz-run")
         c["stop"] = gr.Button("Stop", variant="stop", elem_id="lz-stop", scale=0, min_width=90)
     c["status"] = gr.HTML(
         cb.status_html("Ready. The model loads on the first run.", "info"), elem_id="lz-status"
@@ -229,6 +229,9 @@ def _files_tab(app: cb.App, c: dict) -> None:
             label="Load a trace JSON", file_types=[".json"], type="filepath", elem_id="lz-upload"
         )
         c["download"] = gr.DownloadButton("Download this trace (JSON)", value=None, elem_id="lz-download")
+    with gr.Row(visible=False):  # the /inspect_trace API endpoint's input and output
+        c["api_trace_file"] = gr.File(label="trace_file", type="filepath")
+        c["api_trace_info"] = gr.JSON(label="trace_info")
 
 
 # --- events --------------------------------------------------------------------------------------
@@ -265,15 +268,41 @@ VIEW_OUTPUTS = (
 )  # fmt: skip
 
 
+RUN_INPUTS = (
+    "prompt",
+    "model",
+    "preset",
+    "schedule",
+    "strategy",
+    "max_new",
+    "example",
+    "step",
+    "focus",
+    "mode",
+)
+QUIET = dict(api_visibility="private", show_progress="hidden")
+
+
 def _wire(demo: gr.Blocks, app: cb.App, c: dict) -> None:
-    outs = [c[k] for k in VIEW_OUTPUTS]
-    quiet = dict(api_visibility="private", show_progress="hidden")
+    _wire_run(app, c)
+    _wire_views(c)
+    _wire_files(demo, app, c)
+    gr.api(app.run_api, api_name="run", concurrency_limit=None, concurrency_id="runs")
+    c["api_trace_file"].change(
+        cb.inspect_trace,
+        c["api_trace_file"],
+        c["api_trace_info"],
+        api_name="inspect_trace",
+        show_progress="hidden",
+    )
+
+
+def _wire_run(app: cb.App, c: dict) -> None:
+    """Examples and presets fill the run panel; Run streams every view; Stop cancels it."""
 
     def on_example(name):
         ex = app.examples.get(name)
         return ex["prompt"] if ex else gr.skip()
-
-    c["example"].change(on_example, c["example"], c["prompt"], **quiet)
 
     def on_preset(preset):
         from lazyllm.config import PRESET_NOTES
@@ -281,49 +310,32 @@ def _wire(demo: gr.Blocks, app: cb.App, c: dict) -> None:
         layers = app.hub.lm.num_layers if app.hub.lm is not None else cb.DEFAULT_LAYERS
         return cb.preset_rows(preset, layers), PRESET_NOTES.get(preset, "")
 
-    c["preset"].change(on_preset, c["preset"], [c["schedule"], c["preset_note"]], **quiet)
-
-    run_inputs = [
-        c[k]
-        for k in (
-            "prompt",
-            "model",
-            "preset",
-            "schedule",
-            "strategy",
-            "max_new",
-            "example",
-            "step",
-            "focus",
-            "mode",
-        )
-    ]
+    c["example"].change(on_example, c["example"], c["prompt"], **QUIET)
+    c["preset"].change(on_preset, c["preset"], [c["schedule"], c["preset_note"]], **QUIET)
+    outs = [c[k] for k in VIEW_OUTPUTS]
     run_event = c["run"].click(
-        _bind(app.run_ui, c, outs), run_inputs, outs, api_visibility="private", concurrency_limit=None,
-        concurrency_id="runs", show_progress="minimal", show_progress_on=[c["status"]],
+        _bind(app.run_ui, c, outs), [c[k] for k in RUN_INPUTS], outs, api_visibility="private",
+        concurrency_limit=None, concurrency_id="runs", show_progress="minimal", show_progress_on=[c["status"]],
     )  # fmt: skip
     c["stop"].click(
         lambda: cb.status_html("Stopped. The app is ready for the next run.", "info"),
-        None, c["status"], cancels=[run_event], **quiet,
+        None, c["status"], cancels=[run_event], **QUIET,
     )  # fmt: skip
 
-    step_outs = [c[k] for k in ("survival", "per_layer", "importance", "top_table", "prompt_html")]
+
+def _wire_views(c: dict) -> None:
+    """The step slider, the focus span and the walkthrough redraw only the views they change."""
     view = c["view"]
-    c["step"].release(
-        _bind(cb.render_step, c, step_outs), [view, c["step"], c["focus"], c["mode"]], step_outs, **quiet
-    )
-    c["mode"].change(
-        _bind(lambda v, s, f, m: {"prompt_html": cb.render_step(v, s, f, m).get("prompt_html", "")}, c, [c["prompt_html"]]),
-        [view, c["step"], c["focus"], c["mode"]], [c["prompt_html"]], **quiet,
-    )  # fmt: skip
-
-    focus_outs = step_outs + [c[k] for k in ("evidence_plot", "evidence_md")]
+    step_in = [view, c["step"], c["focus"], c["mode"]]
+    step_outs = [c[k] for k in ("survival", "per_layer", "importance", "top_table", "prompt_html")]
+    focus_outs = step_outs + [c[k] for k in ("evidence_plot", "evidence_md", "revivals")]
+    walk_outs = [c[k] for k in ("walk_md", "walk_plot", "walk_nav", "walk_page")]
 
     def on_focus(v, step, focus, mode):
         return {**cb.render_step(v, step, focus, mode), **cb.render_run(v, focus)}
 
-    focus_in = [view, c["step"], c["focus"], c["mode"]]
-    c["focus"].submit(_bind(on_focus, c, focus_outs), focus_in, focus_outs, **quiet)
+    def on_mode(v, step, focus, mode):
+        return {"prompt_html": cb.render_step(v, step, focus, mode).get("prompt_html", "")}
 
     def use_answer(v):
         ex = v and v.get("example")
@@ -332,39 +344,28 @@ def _wire(demo: gr.Blocks, app: cb.App, c: dict) -> None:
             return gr.skip()
         return ex.get("answer_span") or ex.get("answer") or ""
 
-    c["use_answer"].click(use_answer, view, c["focus"], **quiet).then(
-        _bind(on_focus, c, focus_outs), focus_in, focus_outs, **quiet
-    )
-    c["clear_focus"].click(lambda: "", None, c["focus"], **quiet).then(
-        _bind(on_focus, c, focus_outs), focus_in, focus_outs, **quiet
-    )
-
     def turn(v, page, delta):
         page = min(max(int(page) + delta, 0), len(walkthrough.PAGES) - 1)
         return {**walkthrough.render(v, page), "walk_page": page}
 
-    walk_outs = [c[k] for k in ("walk_md", "walk_plot", "walk_nav", "walk_page")]
-    c["next"].click(
-        _bind(lambda v, p: turn(v, p, 1), c, walk_outs), [view, c["walk_page"]], walk_outs, **quiet
-    )
-    c["back"].click(
-        _bind(lambda v, p: turn(v, p, -1), c, walk_outs), [view, c["walk_page"]], walk_outs, **quiet
-    )
+    c["step"].release(_bind(cb.render_step, c, step_outs), step_in, step_outs, **QUIET)
+    c["mode"].change(_bind(on_mode, c, [c["prompt_html"]]), step_in, [c["prompt_html"]], **QUIET)
+    c["focus"].submit(_bind(on_focus, c, focus_outs), step_in, focus_outs, **QUIET)
+    refocus = dict(fn=_bind(on_focus, c, focus_outs), inputs=step_in, outputs=focus_outs, **QUIET)
+    c["use_answer"].click(use_answer, view, c["focus"], **QUIET).then(**refocus)
+    c["clear_focus"].click(lambda: "", None, c["focus"], **QUIET).then(**refocus)
+    walk_in = [view, c["walk_page"]]
+    c["next"].click(_bind(lambda v, p: turn(v, p, 1), c, walk_outs), walk_in, walk_outs, **QUIET)
+    c["back"].click(_bind(lambda v, p: turn(v, p, -1), c, walk_outs), walk_in, walk_outs, **QUIET)
 
-    def load_recorded(name, step, focus, mode):
-        path = app.recorded.get(name)
-        if path is None:
-            return {}
-        return _load(path, f"recorded example: {name}", focus, mode)
 
-    def load_upload(path, focus, mode):
-        if not path:
-            return {}
-        return _load(path, None, focus, mode)
+def _wire_files(demo: gr.Blocks, app: cb.App, c: dict) -> None:
+    """Recorded traces (also on page load, before any model) and uploaded trace files."""
+    outs = [c[k] for k in VIEW_OUTPUTS]
 
-    def _load(path, source, focus, mode):
+    def load(path, source, focus, mode, cached=False):
         try:
-            v = cb.load_trace_file(path, source, app.examples)
+            v = app.recorded_view(path, source) if cached else cb.load_trace_file(path, source, app.examples)
         except (ValueError, OSError) as e:
             gr.Warning(str(e))
             return {"status": cb.status_html(f"Could not load the trace: {e}", "error")}
@@ -373,9 +374,14 @@ def _wire(demo: gr.Blocks, app: cb.App, c: dict) -> None:
         out["download"] = gr.update(value=str(path))
         return out
 
-    rec_in = [c["recorded"], c["step"], c["focus"], c["mode"]]
-    c["recorded"].input(_bind(load_recorded, c, outs), rec_in, outs, **quiet)
-    c["upload"].upload(_bind(load_upload, c, outs), [c["upload"], c["focus"], c["mode"]], outs, **quiet)
-    demo.load(_bind(load_recorded, c, outs), rec_in, outs, **quiet)
+    def load_recorded(name, step, focus, mode):
+        path = app.recorded.get(name)
+        return load(path, f"recorded example: {name}", focus, mode, cached=True) if path else {}
 
-    gr.api(app.run_api, api_name="run", concurrency_limit=None, concurrency_id="runs")
+    def load_upload(path, focus, mode):
+        return load(path, None, focus, mode) if path else {}
+
+    rec_in = [c["recorded"], c["step"], c["focus"], c["mode"]]
+    c["recorded"].input(_bind(load_recorded, c, outs), rec_in, outs, **QUIET)
+    c["upload"].upload(_bind(load_upload, c, outs), [c["upload"], c["focus"], c["mode"]], outs, **QUIET)
+    demo.load(_bind(load_recorded, c, outs), rec_in, outs, **QUIET)

@@ -12,9 +12,24 @@ import sys
 from pathlib import Path
 
 from app import callbacks as cb
-from lazyllm import LazyConfig, load_model
+from lazyllm import LazyConfig, generate, load_model
 
 OUT = Path(__file__).resolve().parent / "traces"
+
+
+def retime(lm, prompt, cfg, max_new_tokens: int, summary: dict, repeats: int = 2) -> None:
+    """Replace the instrumented timings by the best of `repeats` plain runs of each, alternating,
+    so a busy machine disturbs the recorded speedups as little as possible."""
+    best = {}
+    for _ in range(repeats):
+        for run, config in (("baseline", LazyConfig.preset("baseline")), ("lazy", cfg)):
+            t = generate(lm, prompt, config=config, max_new_tokens=max_new_tokens).timings
+            old = best.get(run, (float("inf"), float("inf")))
+            best[run] = (min(old[0], t.ttft_s), min(old[1], t.total_s))
+    for run, (ttft, total) in best.items():
+        summary[f"{run}_ttft_s"], summary[f"{run}_total_s"] = ttft, total
+    summary["ttft_speedup"] = best["baseline"][0] / best["lazy"][0]
+    summary["generation_speedup"] = best["baseline"][1] / best["lazy"][1]
 
 
 def main(max_new_tokens: int = 32) -> None:
@@ -25,6 +40,7 @@ def main(max_new_tokens: int = 32) -> None:
         final = None
         for ev in cb.compare_stream(lm, ex["prompt"], cfg, max_new_tokens):
             final = ev
+        retime(lm, ex["prompt"], cfg, max_new_tokens, final.summary)
         view = cb.make_view(final.trace, final.summary, ex, f"recorded: {name}")
         path = cb.export_trace(view, OUT / f"{i}_{ex['task']}.json")
         s = final.summary

@@ -492,12 +492,20 @@ def write_rows_csv(rows: Sequence[Row], path: Path) -> None:
 
 
 def write_outputs(
-    out: Path, name: str, info: RunInfo, rows, records, md_extra: str = "", fig=None, extra=None
-):
+    out: Path,
+    name: str,
+    info: RunInfo,
+    rows,
+    records,
+    md_extra: str = "",
+    fig=None,
+    extra=None,
+    png: bool = True,
+) -> str:
     """Write <name>.md, .csv, .json and the figure into `out`; return the markdown text."""
     out.mkdir(parents=True, exist_ok=True)
     if fig is not None:
-        info.notes += save_figure(fig, out / name)
+        info.notes += save_figure(fig, out / name, png)
     header = (
         f"Model {info.model} ({info.num_layers} layers), {info.device} {info.dtype}, {info.threads} threads, "
         f"torch {info.torch}, {info.machine}; {info.started}, {info.seconds:.0f} s.\n\n"
@@ -747,9 +755,8 @@ def cmd_tune(args) -> int:
         )
     info.seconds = time.perf_counter() - t0
     fig = tradeoff_figure(rows, f"Tune (dev split) — {lm.name}", front=[r.strategy for r in front])
-    text = write_outputs(
-        Path(args.out), args.name or "tune", info, rows, records + test_records, md, fig, extra
-    )
+    out, name = Path(args.out), args.name or "tune"
+    text = write_outputs(out, name, info, rows, records + test_records, md, fig, extra, png=not args.no_png)
     print(text)
     return 0
 

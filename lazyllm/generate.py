@@ -65,12 +65,15 @@ def encode_prompt(lm: LoadedModel, prompt, chat: bool = True) -> list[int]:
     if isinstance(prompt, str):
         if not prompt.strip():
             raise ValueError("prompt is empty: give some text")
+        _check_unicode(prompt)
         if chat:
             return _apply_chat(lm, [{"role": "user", "content": prompt}], prompt)
         return list(lm.tokenizer(prompt, add_special_tokens=True)["input_ids"])
     if isinstance(prompt, (list, tuple)) and prompt and all(isinstance(m, dict) for m in prompt):
         if not any(str(m.get("content", "")).strip() for m in prompt):
             raise ValueError("prompt is empty: the chat messages have no content")
+        for m in prompt:
+            _check_unicode(str(m.get("content", "")))
         return _apply_chat(lm, list(prompt), None)
     if isinstance(prompt, torch.Tensor):
         prompt = prompt.reshape(-1).tolist()
@@ -84,6 +87,13 @@ def encode_prompt(lm: LoadedModel, prompt, chat: bool = True) -> list[int]:
             raise ValueError(f"prompt: token ids must be in [0, {vocab - 1}]")
         return list(prompt)
     raise ValueError("prompt must be a string, a list of chat messages, or a list of token ids")
+
+
+def _check_unicode(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"prompt is not valid Unicode text ({e.reason} at character {e.start})") from None
 
 
 def _apply_chat(lm: LoadedModel, messages: list[dict], text: str | None) -> list[int]:

@@ -191,7 +191,8 @@ def exact_match(prediction: str, gold: str, kind: str = "text") -> float:
     """Normalized exact match of a built-in task's answer, 1.0 or 0.0.
 
     kind "number":  the first integer of the prediction equals the gold number.
-    kind "numbers": the first integers of the prediction equal the gold ones (space-separated), in order.
+    kind "numbers": the first k integers of the prediction are the k gold ones (space-separated), in any
+                    order (a model lists them in the order it read them).
     kind "text":    the normalized prediction's first line equals the normalized gold answer, or
                     contains it as whole words (an instruct model writes "The founder was Ada Brenner.").
     """
@@ -200,7 +201,7 @@ def exact_match(prediction: str, gold: str, kind: str = "text") -> float:
         return float(bool(found) and found[0] == gold)
     if kind == "numbers":
         want = gold.split()
-        return float(numbers_in(prediction)[: len(want)] == want)
+        return float(sorted(numbers_in(prediction)[: len(want)]) == sorted(want))
     if kind != "text":
         raise ValueError(f"kind must be 'number', 'numbers' or 'text', got {kind!r}")
     pred, want = normalize_answer(first_line(prediction)), normalize_answer(gold)

@@ -27,6 +27,8 @@ SPLITS = ("dev", "test")
 TEST_SEED_OFFSET = 100_000  # test seeds are TEST_SEED_OFFSET + i, dev seeds are i (i < TEST_SEED_OFFSET)
 
 # Characters per SmolLM2 token of each task's user message, measured over 20 seeds at 1k-4k tokens.
+# Generation budget per task (SmolLM2 writes one digit per token and restates the question).
+MAX_NEW_TOKENS = {"passkey": 16, "kv": 24, "mdqa": 24, "multikey": 40}
 CHARS_PER_TOKEN = {"passkey": 3.75, "kv": 3.75, "mdqa": 4.35, "multikey": 3.75}
 
 
@@ -54,6 +56,16 @@ class Example:
     def messages(self) -> list[dict]:
         """The prompt as chat messages (one user turn)."""
         return [{"role": "user", "content": self.prompt}]
+
+    @property
+    def chat(self) -> bool:
+        """Built-in tasks are asked as one user turn of the chat template."""
+        return True
+
+    @property
+    def max_new_tokens(self) -> int:
+        """Enough tokens for an instruct model's one-sentence answer ("The pass key is 12345.")."""
+        return MAX_NEW_TOKENS[self.task]
 
     @property
     def uid(self) -> str:
@@ -250,23 +262,20 @@ def make_kv(length: int, seed: int) -> Example:
     )
 
 
-MDQA_QUESTIONS = {
-    "founder": ("Who founded the town of {town}?", "text", "Only give me the name."),
-    "year": ("In which year was the town of {town} founded?", "number", "Only give me the year."),
-}
+MDQA_QUESTION = "Who founded the town of {town}?"
 
 
 def town_document(i: int, town: str, founder: str, year: str, rng: random.Random) -> str:
-    """One short document about an invented town: two facts among six neutral sentences."""
-    extra = rng.sample(TOWN_LINES, 6)
+    """One short document about an invented town: who founded it and when, then neutral sentences."""
+    extra = " ".join(rng.sample(TOWN_LINES, 8))
     return (
-        f"Document {i}: {town} is a small town on the {rng.choice(GEOGRAPHY)}. {' '.join(extra[:3])} "
-        f"It was founded in {year} by {founder}. {' '.join(extra[3:])}\n\n"
+        f"Document {i} ({town}): {town} was founded by {founder} in {year}. {town} is a small town on the "
+        f"{rng.choice(GEOGRAPHY)}. {extra}\n\n"
     )
 
 
 def make_mdqa(length: int, seed: int) -> Example:
-    """Multi-document QA: the question asks the founder or founding year of one town.
+    """Multi-document QA: the question asks who founded one town; one document holds the answer.
 
     Every document holds the same kinds of facts about another town, so only the one about the
     asked town answers. The question comes first and last, as in ``make_kv``.
@@ -278,19 +287,19 @@ def make_mdqa(length: int, seed: int) -> Example:
     docs = [
         town_document(i + 1, *fact, rng) for i, fact in enumerate(zip(towns, founders, years, strict=True))
     ]
-    attribute = rng.choice(sorted(MDQA_QUESTIONS))
-    template, kind, only = MDQA_QUESTIONS[attribute]
-    probe = template.format(town=towns[0])
-    head = f"Answer the question based on the given documents: {probe}\n\n"
-    docs = fill(docs, char_budget("mdqa", length, 2 * head))
+    head = "Answer the question based on the given documents: {}\n\n"
+    tail = "Question: {} Answer with the name only."
+    probe = MDQA_QUESTION.format(town=towns[0])
+    docs = fill(docs, char_budget("mdqa", length, head.format(probe) + tail.format(probe)))
     target = rng.randrange(len(docs))
-    answer = (founders if attribute == "founder" else years)[target]
-    question = template.format(town=towns[target])
-    head = f"Answer the question based on the given documents: {question}\n\n"
-    prompt, spans = assemble([head, *docs, f"Question: {question} {only}"], {"doc": docs[target]})
-    start = spans["doc"][0] + docs[target].index(answer)
-    span = (start, start + len(answer))
-    return _example("mdqa", length, seed, prompt, question, answer, kind, [span], target / len(docs))
+    question = MDQA_QUESTION.format(town=towns[target])
+    parts = [head.format(question), *docs, tail.format(question)]
+    prompt, spans = assemble(parts, {"doc": docs[target]})
+    start = spans["doc"][0] + docs[target].index(founders[target])
+    span = (start, start + len(founders[target]))
+    return _example(
+        "mdqa", length, seed, prompt, question, founders[target], "text", [span], target / len(docs)
+    )
 
 
 def make_multikey(length: int, seed: int) -> Example:

@@ -30,9 +30,10 @@ def plot_data(page, elem_id: str) -> dict:
     return page.evaluate(
         """id => {
             const gd = document.querySelector('#' + id + ' .js-plotly-plot');
-            return {types: gd.data.map(d => d.type), title: (gd.layout.title || {}).text || '',
-                    rows: gd.data[0].z ? gd.data[0].z.length : 0,
-                    points: gd.data.reduce((n, d) => n + (d.x ? d.x.length : 0), 0)};
+            const full = gd._fullData;  // decoded arrays (plotly ships numpy arrays base64-encoded)
+            return {types: full.map(d => d.type), title: (gd.layout.title || {}).text || '',
+                    rows: full[0].z ? full[0].z.length : 0,
+                    points: full.reduce((n, d) => n + (d.x ? d.x.length : 0), 0)};
         }""",
         elem_id,
     )
@@ -69,7 +70,12 @@ def test_run_an_example_and_see_every_view(page, tmp_path):
     page.locator("#lz-max-new input[type=number]").fill("6")
     page.locator("#lz-max-new input[type=number]").press("Enter")
     page.click("#lz-run")
-    page.wait_for_selector("#lz-status [data-kind=run]", timeout=30_000)  # live progress
+    page.wait_for_function(  # live progress of the pruned run, then Stop
+        "document.querySelector('#lz-status').innerText.includes('LazyLLM:')", timeout=120_000
+    )
+    page.click("#lz-stop")
+    page.wait_for_function("document.querySelector('#lz-status').innerText.includes('Stopped')")
+    page.click("#lz-run")  # the stopped run gave its slot back: this one is not left queued
     page.wait_for_selector("#lz-status [data-kind=done], #lz-status [data-kind=error]", timeout=240_000)
     status = page.inner_text("#lz-status")
     assert "Done" in status, status
@@ -79,7 +85,8 @@ def test_run_an_example_and_see_every_view(page, tmp_path):
     assert survival["types"] == ["heatmap"] and survival["rows"] == 30
     speed = plot_data(page, "lz-speed-plot")
     assert "TTFT speedup" in speed["title"] and speed["types"] == ["bar", "bar"]
-    assert "faster" in page.inner_text("#lz-metrics")
+    metrics = page.inner_text("#lz-metrics")
+    assert "TTFT" in metrics and metrics.count("×") >= 2  # TTFT and generation speedups
     page.screenshot(path=str(tmp_path / "main.png"), full_page=True)
 
     page.get_by_role("tab", name="Importance").click()
@@ -96,5 +103,13 @@ def test_run_an_example_and_see_every_view(page, tmp_path):
     page.click("#lz-next")
     page.wait_for_function("document.querySelector('#lz-walk-nav').innerText.includes('Page 2 of 7')")
     assert "last token" in page.inner_text("#lz-walk-md")
+
+    page.get_by_role("tab", name="Evidence").click()
+    page.locator("#lz-focus textarea").fill("total_value")
+    page.locator("#lz-focus textarea").press("Enter")
+    page.wait_for_function(
+        "(document.querySelector('#lz-evidence-plot .js-plotly-plot')?.layout.title.text || '').includes('total')"
+    )
+    assert "Revived from the Aux Cache" in page.inner_text("#lz-evidence-md")
     assert (tmp_path / "main.png").stat().st_size > 20_000
     assert not page.errors, page.errors

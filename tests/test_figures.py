@@ -180,7 +180,10 @@ def test_revivals_and_cache_views(trace):
     assert grid.shape == (trace.num_layers, trace.num_steps) and grid.sum() == total
     assert grid[:, 0].sum() == 0
     fig = F.revivals_heatmap(trace)
-    assert str(total) in fig.layout.title.text
+    assert str(total) in fig.layout.title.text and len(fig.data) == 1
+    span = next((int(p), int(p) + 1) for s in trace.steps for v in s.revived.values() for p in v)
+    marked = F.revivals_heatmap(trace, span)
+    assert len(marked.data) == 2 and len(marked.data[1].x) == len(F.evidence_revivals(trace, span)) > 0
     rows = F.revived_tokens(trace)
     assert len(rows) == total and all(len(r) == 4 for r in rows)
     cache = F.cache_sizes_plot(trace)

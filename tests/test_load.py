@@ -1,0 +1,159 @@
+"""Issue 5.2, several visitors: 8 gradio_client sessions at once against the launched app.
+
+One long "blocker" run holds the only run slot (LAZYLLM_CONCURRENCY=1) while 8 sessions arrive, each
+with its own prompt, schedule and strategy: they all queue (LAZYLLM_MAX_QUEUE=8), wait, and each gets
+its own result, identical to an in-process `generate` of the same prompt and config; a 10th visitor
+finds the queue full and is told the app is busy. The server's peak RSS is measured throughout.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psutil
+import pytest
+from test_robustness_app import AppServer
+
+from lazyllm import LazyConfig, generate, parse_schedule
+
+SESSIONS = 8
+NEW_TOKENS = 3
+QUESTIONS = [
+    "What is 2 plus 3?",
+    "Name a fruit that is yellow.",
+    "What is the capital of France?",
+    "How many legs does a spider have?",
+    "What colour is fresh grass?",
+    "Which animal says moo?",
+    "What is the opposite of hot?",
+    "What do bees make?",
+]
+FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
+BLOCKER = "Read this text.\n" + FILLER * 22 + "\nWhat colour is the sky?"  # ~500 tokens: seconds of work
+RSS_BOUND = 3 * 2**30
+
+
+def session(i: int) -> dict:
+    return dict(
+        prompt=f"Session {i}. {QUESTIONS[i]} Answer briefly.",
+        preset="default",
+        schedule=f"{2 + i}:0.6, {16 + i}:0.5",
+        strategy=("lazy", "static", "random")[i % 3],
+        max_new_tokens=NEW_TOKENS,
+    )
+
+
+class PeakRSS:
+    """Samples a process's resident memory every `every_s` seconds until stopped."""
+
+    def __init__(self, pid: int, every_s: float = 0.05):
+        self.proc, self.every_s = psutil.Process(pid), every_s
+        self.peak = self.proc.memory_info().rss
+        self.start_rss = self.peak
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self):
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, self.proc.memory_info().rss)
+            except psutil.Error:
+                return
+            self._stop.wait(self.every_s)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join(5)
+        return self.peak
+
+
+def wait_until(cond, timeout_s: float, what: str, poll_s: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} within {timeout_s} s")
+        time.sleep(poll_s)
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = AppServer(
+        LAZYLLM_CONCURRENCY="1", LAZYLLM_MAX_QUEUE=str(SESSIONS), LAZYLLM_MAX_NEW_TOKENS="8"
+    ).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.slow
+def test_eight_sessions_at_once_each_get_their_own_result(server, embedded_lm):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+    from gradio_client.utils import Status
+
+    t_start = time.monotonic()
+    clients = [Client(server.url, verbose=False) for _ in range(SESSIONS + 2)]
+    rss = PeakRSS(server.pid)  # from before the model loads to the end
+    warm = clients[0].submit(**session(0), api_name="/run").result(timeout=180)  # loads the model
+    rss_loaded = psutil.Process(server.pid).memory_info().rss
+    # The same prompts and configs in this process: the reference results. Computed while the server
+    # is idle: two processes running torch at once on few cores slow each other down many times over.
+    t_refs = time.monotonic()
+    refs = []
+    for i in range(SESSIONS):
+        s = session(i)
+        cfg = LazyConfig(schedule=parse_schedule(s["schedule"]), strategy=s["strategy"], num_layers=30)
+        refs.append((cfg, generate(embedded_lm, s["prompt"], cfg, NEW_TOKENS, seed=0)))
+    t_refs = time.monotonic() - t_refs
+    done_at: dict[str, float] = {}
+
+    def stamp(name):
+        return lambda _job: done_at.setdefault(name, time.monotonic())
+
+    blocker = clients[0].submit(prompt=BLOCKER, max_new_tokens=8, api_name="/run")
+    blocker.add_done_callback(stamp("blocker"))
+    wait_until(lambda: blocker.status().code == Status.PROCESSING, 30, "the blocker did not start")
+    time.sleep(0.3)  # it holds the run slot
+    t_submit = time.monotonic()
+    jobs = []
+    for i in range(SESSIONS):
+        job = clients[1 + i].submit(**session(i), api_name="/run")
+        job.add_done_callback(stamp(f"s{i}"))
+        jobs.append(job)
+    wait_until(
+        lambda: all(j.status().code == Status.PROCESSING for j in jobs), 30, "the sessions did not all arrive"
+    )
+    time.sleep(0.5)  # all 8 are inside the app, waiting for the slot
+    queue_was_full = not blocker.done()
+    intruder = clients[-1].submit(**session(0), api_name="/run")
+    with pytest.raises(AppError, match="busy"):
+        intruder.result(timeout=30)
+    assert queue_was_full, "the blocker ended before the queue filled up: make BLOCKER longer"
+
+    outs = [job.result(timeout=240) for job in jobs]  # queued runs wait instead of failing
+    blocked = blocker.result(timeout=240)
+    t_all = time.monotonic() - t_submit
+    peak = rss.stop()
+
+    assert blocked["prompt_tokens"] > 400 and blocked["lazy_new_tokens"] >= 1
+    assert warm["lazy_text"] == outs[0]["lazy_text"]  # the same request alone and under load
+    for i, (out, (cfg, ref)) in enumerate(zip(outs, refs, strict=True)):
+        assert out["prompt_tokens"] == len(ref.prompt_ids), f"session {i}: someone else's prompt"
+        assert out["config"] == cfg.describe(), f"session {i}: someone else's schedule or strategy"
+        assert out["strategy"] == session(i)["strategy"]
+        assert out["lazy_text"] == ref.text, f"session {i}: {out['lazy_text']!r} != {ref.text!r}"
+        assert out["compute_fraction"] == pytest.approx(ref.stats.prompt_compute_fraction, abs=1e-9)
+        assert done_at[f"s{i}"] > done_at["blocker"], f"session {i} did not wait for the slot"
+    assert len({o["config"] for o in outs}) == SESSIONS
+    assert server.alive()
+    print(
+        f"\nload: {SESSIONS} sessions + 1 blocker held at once, 1 refused busy; all {SESSIONS} served in "
+        f"{t_all:.1f} s (test {time.monotonic() - t_start:.1f} s); server RSS {rss_loaded / 2**20:.0f} MiB "
+        f"with the model loaded, peak {peak / 2**20:.0f} MiB; blocker {blocked['lazy_total_s'] + blocked['baseline_total_s']:.1f} s "
+        f"of runs, done {done_at['blocker'] - t_submit:.1f} s after the sessions came; in-process references "
+        f"{t_refs:.1f} s; "
+        f"session runs {[round(o['lazy_total_s'] + o['baseline_total_s'], 1) for o in outs]}"
+    )
+    assert peak < RSS_BOUND, f"peak RSS {peak / 2**20:.0f} MiB"
+    assert peak - rss_loaded < 1 * 2**30, "memory grew by over 1 GiB during the load"
