@@ -427,8 +427,11 @@ def parse_stages(text: str) -> tuple[tuple[float, float], ...]:
     return tuple(pairs)
 
 
-def choose(rows: Sequence[Row], max_drop: float, min_speedup: float = 0.0) -> Row | None:
-    """The fastest lazy row (task "all") whose accuracy is within `max_drop` points of the baseline."""
+def choose(rows: Sequence[Row], max_drop: float, min_speedup: float = 0.0, variants: bool | None = None):
+    """The fastest lazy row (task "all") whose accuracy is within `max_drop` points of the baseline.
+
+    variants: False = the paper's scoring only (labels without "[...]"), True = variants only, None = any.
+    """
     ok = [
         r
         for r in rows
@@ -436,6 +439,7 @@ def choose(rows: Sequence[Row], max_drop: float, min_speedup: float = 0.0) -> Ro
         and r.task == "all"
         and r.accuracy_delta >= -max_drop
         and r.ttft_speedup >= min_speedup
+        and (variants is None or ("[" in r.strategy) == variants)
     ]
     return max(ok, key=lambda r: (r.ttft_speedup, r.accuracy), default=None)
 
@@ -711,18 +715,24 @@ def _ints(text: str) -> list[int]:
         raise ValueError(f"expected comma-separated integers, got {text!r}") from None
 
 
-def check_on_test(lm, args, chosen: Strategy, n: int) -> tuple[list[Record], list[Row]]:
-    """Baseline, the chosen schedule, and static/random at its budget, on the test split."""
+def check_on_test(lm, args, chosen: Sequence[Strategy], n: int) -> tuple[list[Record], list[Row]]:
+    """Baseline, the chosen schedules, and static/random at the first one's budget, on the test split."""
     strategies = [
         Strategy(BASELINE, LazyConfig.preset("baseline"), "baseline"),
-        chosen,
-        same_budget(chosen, "static"),
-        same_budget(chosen, "random"),
+        *chosen,
+        same_budget(chosen[0], "static"),
+        same_budget(chosen[0], "random"),
     ]
-    records = run_bench(
-        lm, strategies, _items(args, lm, "test", n), max_new_tokens=args.max_new_tokens, seed=args.seed
-    )
+    items = _items(args, lm, "test", n)
+    records = run_bench(lm, strategies, items, max_new_tokens=args.max_new_tokens, seed=args.seed)
     return records, summarize(records)
+
+
+def picks(rows: Sequence[Row], strategies: Sequence[Strategy], max_drop: float) -> list[Strategy]:
+    """The paper-faithful pick and, if it differs, the best scoring-variant pick (both within max_drop)."""
+    by_label = {s.label: s for s in strategies}
+    found = [choose(rows, max_drop, variants=False), choose(rows, max_drop, variants=True)]
+    return [by_label[r.strategy] for r in found if r is not None]
 
 
 def cmd_tune(args) -> int:
@@ -741,18 +751,18 @@ def cmd_tune(args) -> int:
     front = pareto_front(overall)
     md = "## Dev split: every candidate (all tasks), fastest first\n\n" + markdown_table(overall)
     md += "\n\n## Pareto front (accuracy vs TTFT speedup)\n\n" + markdown_table(front) + "\n"
-    chosen_row = choose(rows, args.max_drop)
-    extra = {"pareto": [r.strategy for r in front]}
+    chosen = picks(rows, strategies, args.max_drop)
+    extra = {"pareto": [r.strategy for r in front], "chosen": [s.label for s in chosen]}
     test_records: list[Record] = []
-    if chosen_row is not None and args.n_test > 0:
-        chosen = next(s for s in strategies if s.label == chosen_row.strategy)
+    if not chosen:
+        md += f"\nNo candidate within {args.max_drop} accuracy points of the baseline on dev.\n"
+    elif args.n_test > 0:
         test_records, test_rows = check_on_test(lm, args, chosen, args.n_test)
-        md += f"\n## Chosen on dev (within {args.max_drop} points): `{chosen.label}`; test split\n\n"
+        names = ", ".join(f"`{s.label}`" for s in chosen)
+        md += f"\n## Chosen on dev (within {args.max_drop} points): {names}; test split\n\n"
         md += markdown_table([r for r in test_rows if r.task == "all"]) + "\n\n"
         md += markdown_table([r for r in test_rows if r.task != "all"]) + "\n"
-        extra.update(
-            chosen=chosen.label, chosen_config=asdict(chosen.config), test=[asdict(r) for r in test_rows]
-        )
+        extra.update(chosen_configs=[asdict(s.config) for s in chosen], test=[asdict(r) for r in test_rows])
     info.seconds = time.perf_counter() - t0
     fig = tradeoff_figure(rows, f"Tune (dev split) — {lm.name}", front=[r.strategy for r in front])
     out, name = Path(args.out), args.name or "tune"

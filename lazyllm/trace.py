@@ -144,22 +144,24 @@ class Trace:
             if len(text) > MAX_TRACE_BYTES:
                 raise ValueError(f"trace file too large: {len(text)} bytes (limit {MAX_TRACE_BYTES})")
             try:
-                text = text.decode("utf-8")
+                text = text.decode("utf-8-sig")
             except UnicodeDecodeError as e:
                 raise ValueError(f"trace file is not valid UTF-8: {e}") from None
         if len(text) > MAX_TRACE_BYTES:
             raise ValueError(f"trace file too large: {len(text)} characters (limit {MAX_TRACE_BYTES})")
         try:
-            data = json.loads(text)
+            data = json.loads(text.lstrip("\ufeff"))
         except json.JSONDecodeError as e:
             raise ValueError(f"trace file is not valid JSON: {e}") from None
+        except RecursionError:
+            raise ValueError("trace file is not valid JSON: nested too deeply") from None
         if not isinstance(data, dict):
             raise ValueError("trace file must hold a JSON object with num_layers, prompt_len, tokens, steps")
         try:
             return cls.from_dict(data)
         except KeyError as e:
             raise ValueError(f"trace is missing the field {e.args[0]!r}") from None
-        except (TypeError, ValueError, AttributeError) as e:
+        except (TypeError, ValueError, AttributeError, OverflowError) as e:
             if isinstance(e, ValueError) and str(e).startswith("trace"):
                 raise
             raise ValueError(f"trace has a field of the wrong type: {e}") from None

@@ -87,6 +87,11 @@ def test_pareto_front_and_choice():
     assert B.choose(rows, max_drop=5).strategy == "b"
     assert B.choose(rows, max_drop=1).strategy == "a"
     assert B.choose(rows, max_drop=1, min_speedup=2.0) is None
+    rows.append(row("e [w16]", 90, 1.8, 0.6))
+    assert B.choose(rows, max_drop=1).strategy == "e [w16]"
+    assert B.choose(rows, max_drop=1, variants=False).strategy == "a"
+    strategies = [B.lazy_from_stages(((0.5, 0.5),), label=x) for x in ("a", "e [w16]")]
+    assert [s.label for s in B.picks(rows, strategies, 1)] == ["a", "e [w16]"]
 
 
 def test_stage_compute_fraction_and_candidates():

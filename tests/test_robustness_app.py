@@ -4,19 +4,23 @@ trace files are refused with messages, and a model outside the allowlist is refu
 
 Complements tests/test_app_client.py (which tries the most common bad inputs on the default
 limits): here the deployment limits are set by environment variables and the rest of the catalogue
-is tried. `AppServer` is shared with tests/test_load.py.
+is tried. The server (`shared_server`) is shared with tests/test_load.py.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -26,6 +30,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MAX_NEW = 8  # LAZYLLM_MAX_NEW_TOKENS of the server below
 MAX_PROMPT = 9000  # LAZYLLM_MAX_PROMPT_TOKENS: above the model's 8192 context, so the runtime's check shows
+MAX_QUEUE = 8  # LAZYLLM_MAX_QUEUE: runs that may wait for the one run slot (LAZYLLM_CONCURRENCY=1)
 VALID = dict(prompt="What colour is the sky on a clear day? Answer in one word.", max_new_tokens=3)
 SAME = (  # what a run returns that does not depend on wall-clock time
     "baseline_text", "lazy_text", "compute_fraction", "prompt_tokens_used_fraction", "token_agreement",
@@ -46,8 +51,9 @@ class AppServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.hf_home = Path(tempfile.mkdtemp(prefix="lazyllm-hf-"))
-        self.env = {
-            **os.environ,
+        limits = ("LAZYLLM_ALLOWED_MODELS", "LAZYLLM_CONCURRENCY", "LAZYLLM_GRADIO_QUEUE", "LAZYLLM_MAX_")
+        self.env = {  # the app's defaults unless given here, whatever this shell has set
+            **{k: v for k, v in os.environ.items() if not k.startswith(limits)},
             "GRADIO_SERVER_NAME": "127.0.0.1",
             "GRADIO_SERVER_PORT": str(self.port),
             "GRADIO_ANALYTICS_ENABLED": "False",
@@ -95,6 +101,7 @@ class AppServer:
                 self.proc.wait(5)
         self.log.close()
         Path(self.log.name).unlink(missing_ok=True)
+        shutil.rmtree(self.hf_home, ignore_errors=True)
 
 
 def call_event(url: str, fn_index: int, data: list, timeout_s: float = 120.0) -> dict:
@@ -122,6 +129,20 @@ def call_event(url: str, fn_index: int, data: list, timeout_s: float = 120.0) ->
     raise TimeoutError(f"no answer from fn_index {fn_index} within {timeout_s} s")
 
 
+def raw_upload(url: str, name: str, data: bytes) -> int:
+    """POST a file to gradio's upload route as a browser would; return the HTTP status."""
+    boundary = uuid.uuid4().hex
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n\r\n'
+    body = head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    ctype = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    req = urllib.request.Request(url + "gradio_api/upload", body, ctype)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
 def app_config(url: str) -> dict:
     with urllib.request.urlopen(url + "config", timeout=10) as r:
         return json.loads(r.read())
@@ -132,12 +153,22 @@ def run(client, timeout_s: float = 180.0, **kw) -> dict:
     return client.submit(**{**VALID, **kw}, api_name="/run").result(timeout=timeout_s)
 
 
+@functools.cache
+def shared_server() -> AppServer:
+    """One server for this file and tests/test_load.py (started once, stopped at exit)."""
+    srv = AppServer(
+        LAZYLLM_MAX_NEW_TOKENS=str(MAX_NEW),
+        LAZYLLM_MAX_PROMPT_TOKENS=str(MAX_PROMPT),
+        LAZYLLM_CONCURRENCY="1",
+        LAZYLLM_MAX_QUEUE=str(MAX_QUEUE),
+    )
+    atexit.register(srv.stop)
+    return srv.start()
+
+
 @pytest.fixture(scope="module")
 def server():
-    srv = AppServer(LAZYLLM_MAX_NEW_TOKENS=str(MAX_NEW), LAZYLLM_MAX_PROMPT_TOKENS=str(MAX_PROMPT))
-    srv.start()
-    yield srv
-    srv.stop()
+    return shared_server()
 
 
 @pytest.fixture(scope="module")
@@ -295,8 +326,9 @@ def test_trace_endpoint_refuses_bad_files_with_messages(server, client, tmp_path
     huge = tmp_path / "over_the_upload_limit.json"  # over the app's max_file_size (30 MB)
     with open(huge, "wb") as f:
         f.truncate(31 * 1024 * 1024)
-    with pytest.raises(Exception, match="(?i)size|large|413"):
+    with pytest.raises(ValueError, match="exceeds the maximum file size"):  # gradio_client's own check
         _inspect(client, huge)
+    assert raw_upload(server.url, "big.json", huge.read_bytes()) == 413  # and the server's, without it
     assert server.alive()
     assert _inspect(client, good) == info
 

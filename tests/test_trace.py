@@ -92,11 +92,24 @@ def test_schema_violations_are_named(trace, mutate, message):
         (b"\xff\xfe\x00garbage", "not valid UTF-8"),
         (b"[1, 2, 3]", "must hold a JSON object"),
         (b" " * (21 * 1024 * 1024), "too large"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"num_layers": 1e400, "prompt_len": 1, "tokens": [], "schedule": [], "steps": []}', "wrong type"),
     ],
 )
 def test_malformed_files_are_rejected(blob, message):
     with pytest.raises(ValueError, match=message):
         Trace.from_json(blob)
+
+
+def test_huge_numbers_are_rejected(trace):
+    data = json.loads(trace.to_json())
+    data["steps"][0]["depth"][0] = 10**30
+    with pytest.raises(ValueError, match="wrong type"):
+        Trace.from_json(json.dumps(data))
+
+
+def test_byte_order_mark_is_accepted(trace):
+    assert Trace.from_json(b"\xef\xbb\xbf" + trace.to_json().encode()).prompt_len == trace.prompt_len
 
 
 def test_truncated_file_is_rejected(trace):
