@@ -1,16 +1,9 @@
 """Callbacks: adapt the UI's inputs to the `lazyllm` runtime and its outputs to the views.
 
-Callbacks return (or yield) dicts keyed by view names (see `ui.OUTPUTS`); `ui.py` maps the names to
-components. Nothing here runs at import time: the runtime is imported on first use and the model
-loads on the first run, once per process (`ModelHub`). Runs pass through a `RunGate` that limits how
-many run at once and answers "busy" when too many wait.
-
-Environment variables (limits for a public deployment):
-    LAZYLLM_MAX_PROMPT_TOKENS   longest prompt accepted, in tokens (default 4096)
-    LAZYLLM_MAX_NEW_TOKENS      most new tokens per run (default 128)
-    LAZYLLM_CONCURRENCY         runs at once (default 1)
-    LAZYLLM_MAX_QUEUE           runs allowed to wait for a slot before "busy" (default 8)
-    LAZYLLM_ALLOWED_MODELS      comma-separated model names offered besides the embedded one
+Callbacks return (or yield) dicts keyed by view names (see `ui.VIEW_OUTPUTS`); `ui.py` maps the names
+to components. Nothing here runs at import time: the runtime is imported on first use and the model
+loads on the first run, once per process (`serving.ModelHub`). Runs pass through a `serving.RunGate`
+that limits how many run at once and answers "busy" when too many wait (limits: app/serving.py).
 """
 
 from __future__ import annotations
@@ -18,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import re
 import tempfile
 import threading
@@ -31,130 +25,12 @@ import gradio as gr
 
 from app import compare, walkthrough
 from app import figures as F
+from app.serving import EMBEDDED, Busy, Limits, ModelHub, RunGate, _runtime
 
 log = logging.getLogger("lazyllm.app")
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-EMBEDDED = "SmolLM2-135M-Instruct (embedded)"
-DEFAULT_ALLOWED = ("HuggingFaceTB/SmolLM2-360M-Instruct", "Qwen/Qwen2.5-0.5B-Instruct")
 DEFAULT_LAYERS = 30  # the embedded model's depth, used to show presets before any model loads
-
-
-def _env_int(name: str, default: int, lo: int = 1) -> int:
-    try:
-        return max(lo, int(os.environ.get(name, default)))
-    except ValueError:
-        log.warning("ignoring %s=%r: not an integer", name, os.environ.get(name))
-        return default
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_prompt_tokens: int = 4096
-    max_new_tokens: int = 128
-    concurrency: int = 1
-    max_queue: int = 8
-    allowed_models: tuple[str, ...] = DEFAULT_ALLOWED
-
-    @classmethod
-    def from_env(cls) -> Limits:
-        allowed = os.environ.get("LAZYLLM_ALLOWED_MODELS")
-        models = (
-            DEFAULT_ALLOWED if allowed is None else tuple(m.strip() for m in allowed.split(",") if m.strip())
-        )
-        return cls(
-            max_prompt_tokens=_env_int("LAZYLLM_MAX_PROMPT_TOKENS", 4096),
-            max_new_tokens=_env_int("LAZYLLM_MAX_NEW_TOKENS", 128),
-            concurrency=_env_int("LAZYLLM_CONCURRENCY", 1),
-            max_queue=_env_int("LAZYLLM_MAX_QUEUE", 8, lo=0),
-            allowed_models=models,
-        )
-
-    def model_choices(self) -> list[str]:
-        return [EMBEDDED, *[m for m in self.allowed_models if m != EMBEDDED]]
-
-
-class Busy(Exception):
-    """Too many runs are waiting."""
-
-
-class RunGate:
-    """At most `concurrency` runs at once; at most `max_queue` waiting; beyond that, Busy."""
-
-    def __init__(self, concurrency: int, max_queue: int):
-        self._slots = threading.BoundedSemaphore(concurrency)
-        self._lock = threading.Lock()
-        self.max_queue = max_queue
-        self.waiting = 0
-
-    def try_enter(self) -> bool:
-        """Take a slot now if one is free (without queueing)."""
-        return self._slots.acquire(blocking=False)
-
-    def wait_turn(self, poll_s: float = 0.25):
-        """Generator: yields the number of runs ahead while queued; returns once a slot is held."""
-        with self._lock:
-            if self.waiting >= self.max_queue:
-                raise Busy(
-                    f"The explorer is busy: {self.waiting} runs are already waiting. "
-                    "Please try again in a minute."
-                )
-            self.waiting += 1
-        try:
-            while not self._slots.acquire(timeout=poll_s):
-                yield self.waiting
-        finally:
-            with self._lock:
-                self.waiting -= 1
-
-    def leave(self) -> None:
-        self._slots.release()
-
-
-class ModelHub:
-    """One loaded model per process, shared by all sessions; loading is guarded by a lock."""
-
-    def __init__(self, limits: Limits, loader=None):
-        self.limits = limits
-        self._loader = loader
-        self._lock = threading.Lock()
-        self.lm = None
-        self.name: str | None = None
-
-    def get(self, name: str | None):
-        name = name or EMBEDDED
-        if name not in self.limits.model_choices():
-            raise ValueError(
-                f"model {name!r} is not in this deployment's allowlist: {', '.join(self.limits.model_choices())}"
-            )
-        with self._lock:
-            if self.lm is not None and self.name == name:
-                return self.lm
-            loader = self._loader or _runtime().load_model
-            try:
-                lm = loader(None if name == EMBEDDED else name)
-            except Exception as e:  # keep the previous model in service
-                log.exception("model %s failed to load", name)
-                kept = f" The model {self.name!r} stays loaded." if self.lm is not None else ""
-                raise ValueError(f"could not load model {name!r}: {e}.{kept}") from e
-            if self._loader is None:
-                _warm_up(lm)
-            self.lm, self.name = lm, name
-            return lm
-
-
-def _warm_up(lm) -> None:
-    """One tiny generation so the first timed run does not pay one-off costs (allocations, kernels)."""
-    try:
-        _runtime().generate(lm, "Hello", max_new_tokens=2)
-    except Exception:  # only an optimisation
-        log.exception("warm-up failed")
-
-
-def _runtime():
-    import lazyllm
-
-    return lazyllm
 
 
 # --- inputs -> config ----------------------------------------------------------------------------
@@ -214,6 +90,10 @@ def make_config(preset: str, schedule, strategy: str, num_layers: int):
 def check_prompt(prompt, limits: Limits, tokenizer=None) -> str:
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("prompt is empty: type a prompt or pick an example")
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"prompt is not valid Unicode text ({e.reason} at character {e.start})") from None
     if len(prompt) > limits.max_prompt_tokens * 12:
         raise ValueError(
             f"prompt too long: {len(prompt)} characters; this deployment accepts up to "
@@ -300,6 +180,7 @@ class App:
         self.examples = load_examples()
         self.recorded = recorded_traces(self.examples)
         self._recorded_views: dict[Path, dict] = {}
+        self._workers: dict[str, RunWorker] = {}  # the running worker of each browser session
 
     def recorded_view(self, path: Path, source: str) -> dict:
         """A recorded example trace, parsed once per process and shared (views never modify it)."""
@@ -340,8 +221,7 @@ class App:
 
     @contextmanager
     def _slot(self):
-        for _ in self.gate.wait_turn():
-            pass
+        self.gate.enter()
         try:
             yield
         finally:
@@ -349,61 +229,131 @@ class App:
 
     # -- UI run --------------------------------------------------------------------------------
 
-    def run_ui(self, prompt, model, preset, schedule, strategy, max_new_tokens, example, step, focus, mode):
-        """Generator behind the Run button: progress, live views, then every view."""
+    def run_ui(
+        self, prompt, model, preset, schedule, strategy, max_new_tokens, example, step, focus, mode,
+        request: gr.Request = None,
+    ):  # fmt: skip
+        """Generator behind the Run button: queue position, progress, live views, then every view.
+
+        The run itself happens in a RunWorker thread that holds the gate's slot; this generator only
+        turns its events into views. If the page goes away mid-run the worker still ends and frees
+        the slot; Stop (`stop_ui`) ends it at the next step.
+        """
         try:
             prompt, n_new = self._check_inputs(prompt, max_new_tokens)
         except ValueError as e:
             yield {"status": status_html(str(e), "error")}
             return
-        try:
-            waits = self.gate.wait_turn()
-            for ahead in waits:
-                yield {"status": status_html(f"Queued: {ahead} run(s) waiting for the model…", "wait")}
-        except Busy as e:
-            yield {"status": status_html(str(e), "error")}
-            return
-        try:
-            yield from self._run_held(prompt, model, preset, schedule, strategy, n_new, example, focus, mode)
-        finally:
-            self.gate.leave()
-
-    def _run_held(self, prompt, model, preset, schedule, strategy, n_new, example, focus, mode):
-        t0 = time.perf_counter()
-        yield {
-            "status": status_html(
-                "Loading the model (first run only)…" if self.hub.lm is None else "Starting…", "run"
-            )
-        }
-        try:
-            lm = self.hub.get(model)
-            check_prompt(prompt, self.limits, lm.tokenizer)
-            cfg = make_config(preset, schedule, strategy, lm.num_layers)
-        except ValueError as e:
-            yield {"status": status_html(str(e), "error")}
-            return
+        worker = RunWorker(self, prompt, model, preset, schedule, strategy, n_new)
+        key = getattr(request, "session_hash", None)
+        if key:
+            self._workers[key] = worker
         ex = self.examples.get(example) if example else None
         if ex is not None and ex["prompt"] != prompt:
             ex = None  # the user edited the prompt: the example's answer no longer applies
-        last_plot = 0.0
+        worker.start()
         try:
-            for ev in compare_stream(lm, prompt, cfg, n_new):
-                out = {"status": status_html(_progress_text(ev, n_new, t0), "run", _progress(ev, n_new))}
-                if ev.run == "baseline":
-                    out["base_text"] = compare.text_html([ev.text], None, "baseline (running)")
-                elif ev.run == "lazy":
-                    out["lazy_text"] = compare.text_html([ev.text], None, f"{cfg.strategy} (running)")
-                    if ev.trace is not None and (ev.step == 0 or time.perf_counter() - last_plot > 1.5):
-                        last_plot = time.perf_counter()
-                        out.update(live_views(ev, ex, focus, mode))
+            yield from self._follow(worker, ex, focus, mode, n_new)
+        finally:
+            worker.stop.set()  # closed early: the worker stops at its next step
+            if key and self._workers.get(key) is worker:
+                del self._workers[key]
+
+    def stop_ui(self, request: gr.Request = None) -> None:
+        """The Stop button: the session's run ends cleanly after its current step."""
+        worker = self._workers.get(getattr(request, "session_hash", None))
+        if worker is not None:
+            worker.stop.set()
+
+    def _follow(self, worker: RunWorker, ex, focus, mode, n_new: int):
+        t0, last_plot = time.perf_counter(), 0.0
+        while True:
+            batch = [worker.events.get()]
+            while not worker.events.empty():  # catch up: one update for all the steps already done
+                batch.append(worker.events.get())
+            out, ended = {}, False
+            for kind, payload in batch:
+                if kind == "end":
+                    ended = True
+                elif kind in ("wait", "info", "error"):
+                    out["status"] = status_html(payload, kind if kind != "info" else "run")
+                elif kind == "stopped":
+                    out["status"] = status_html(
+                        f"Stopped after {payload}. The app is ready for the next run."
+                    )
                 else:
-                    out.update(final_views(ev, ex, focus, mode, time.perf_counter() - t0))
+                    ev = payload
+                    out["status"] = status_html(_progress_text(ev, n_new, t0), "run", _progress(ev, n_new))
+                    if ev.run == "baseline":
+                        out["base_text"] = compare.text_html([ev.text], None, "baseline (running)")
+                    elif ev.run == "lazy":
+                        out["lazy_text"] = compare.text_html([ev.text], None, f"{worker.strategy} (running)")
+                        if ev.trace is not None and (ev.step == 0 or time.perf_counter() - last_plot > 1.5):
+                            last_plot = time.perf_counter()
+                            out.update(live_views(ev, ex, focus, mode))
+                    else:
+                        out.update(final_views(ev, ex, focus, mode, time.perf_counter() - t0))
+            if out:
                 yield out
-        except ValueError as e:  # bad input the runtime caught (e.g. prompt over the model's context)
-            yield {"status": status_html(str(e), "error")}
+            if ended:
+                return
+
+
+class RunWorker(threading.Thread):
+    """One comparison run in its own thread: waits for a gate slot, loads the model, runs both.
+
+    Posts (kind, payload) events: ("wait" | "info" | "error", text), ("event", Event),
+    ("stopped", where), and finally ("end", None). Holding the slot here, not in the UI generator,
+    means an abandoned page can never keep it.
+    """
+
+    def __init__(self, app: App, prompt, model, preset, schedule, strategy, n_new: int):
+        super().__init__(daemon=True, name="lazyllm-run")
+        self.app, self.prompt, self.model, self.n_new = app, prompt, model, n_new
+        self.preset, self.schedule, self.strategy = preset, schedule, strategy or "lazy"
+        self.events: queue.Queue = queue.Queue()
+        self.stop = threading.Event()
+
+    def post(self, kind: str, payload=None) -> None:
+        self.events.put((kind, payload))
+
+    def run(self) -> None:
+        try:
+            queued = self.app.gate.enter(
+                on_wait=lambda n: self.post("wait", f"Queued: {n} run(s) waiting for the model…"),
+                cancelled=self.stop.is_set,
+            )
+            if not queued:
+                self.post("stopped", "waiting in the queue")
+                return
+            try:
+                self._run_held()
+            finally:
+                self.app.gate.leave()
+        except (ValueError, Busy) as e:  # bad input (ours or the runtime's), or a full queue
+            self.post("error", str(e))
         except Exception as e:  # keep serving; say what broke
             log.exception("run failed")
-            yield {"status": status_html(f"The run failed: {type(e).__name__}: {e}", "error")}
+            self.post("error", f"The run failed: {type(e).__name__}: {e}")
+        finally:
+            self.post("end")
+
+    def _run_held(self) -> None:
+        self.post("info", "Loading the model (first run only)…" if self.app.hub.lm is None else "Starting…")
+        lm = self.app.hub.get(self.model)
+        check_prompt(self.prompt, self.app.limits, lm.tokenizer)
+        cfg = make_config(self.preset, self.schedule, self.strategy, lm.num_layers)
+        stream = compare_stream(lm, self.prompt, cfg, self.n_new)
+        try:
+            for ev in stream:
+                self.post("event", ev)
+                if self.stop.is_set() and ev.run != "done":
+                    self.post(
+                        "stopped", f"{'LazyLLM' if ev.run == 'lazy' else 'the baseline'} step {ev.step}"
+                    )
+                    return
+        finally:
+            stream.close()
 
 
 def live_views(ev: Event, example, focus, mode) -> dict:

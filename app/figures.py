@@ -171,7 +171,7 @@ def survival_heatmap(trace, step: int, span: Span = None, max_cols: int = MAX_CO
         type="category",
         tickmode="array",
         tickvals=ticks,
-        ticktext=[t.split(" ")[0] for t in ticks],
+        ticktext=[t.split(" ")[0].split("-")[0] for t in ticks],
         tickangle=0,
     )
     fig.update_yaxes(title="layer", autorange=True, showgrid=False)

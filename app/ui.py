@@ -16,6 +16,7 @@ from app import walkthrough
 from app.figures import STATE_COLORS, STATE_NAMES, empty_figure
 
 TITLE = "LazyLLM Explorer"
+FIRST_RECORDED = "Pass-key"  # the recorded trace shown on page load
 INTRO = """# LazyLLM Explorer
 **LazyLLM** (Fu et al., 2024, [arXiv 2407.14057](https://arxiv.org/abs/2407.14057)) speeds up the
 *prefill* of long prompts by computing, at every layer and every step, only the tokens that matter for
@@ -222,9 +223,8 @@ def _files_tab(app: cb.App, c: dict) -> None:
     )
     with gr.Row():
         rec = list(app.recorded)
-        c["recorded"] = gr.Dropdown(
-            rec, value=rec[0] if rec else None, label="Recorded example traces", elem_id="lz-recorded"
-        )
+        first = next((r for r in rec if r.startswith(FIRST_RECORDED)), rec[0] if rec else None)
+        c["recorded"] = gr.Dropdown(rec, value=first, label="Recorded example traces", elem_id="lz-recorded")
         c["upload"] = gr.File(
             label="Load a trace JSON", file_types=[".json"], type="filepath", elem_id="lz-upload"
         )
@@ -264,7 +264,7 @@ VIEW_OUTPUTS = (
     "view", "step", "source", "status", "metrics", "timing_plot", "fidelity_plot", "base_text", "lazy_text",
     "survival", "per_layer", "importance", "top_table", "prompt_html", "evidence_plot", "evidence_md",
     "revivals", "revived_table", "cache_sizes", "cumulative", "walk_md", "walk_plot", "walk_nav", "walk_page",
-    "download",
+    "download", "example",
 )  # fmt: skip
 
 
@@ -313,14 +313,11 @@ def _wire_run(app: cb.App, c: dict) -> None:
     c["example"].change(on_example, c["example"], c["prompt"], **QUIET)
     c["preset"].change(on_preset, c["preset"], [c["schedule"], c["preset_note"]], **QUIET)
     outs = [c[k] for k in VIEW_OUTPUTS]
-    run_event = c["run"].click(
+    c["run"].click(
         _bind(app.run_ui, c, outs), [c[k] for k in RUN_INPUTS], outs, api_visibility="private",
         concurrency_limit=None, concurrency_id="runs", show_progress="minimal", show_progress_on=[c["status"]],
     )  # fmt: skip
-    c["stop"].click(
-        lambda: cb.status_html("Stopped. The app is ready for the next run.", "info"),
-        None, c["status"], cancels=[run_event], **QUIET,
-    )  # fmt: skip
+    c["stop"].click(app.stop_ui, None, None, **QUIET)  # the run ends itself after its current step
 
 
 def _wire_views(c: dict) -> None:
@@ -372,6 +369,8 @@ def _wire_files(demo: gr.Blocks, app: cb.App, c: dict) -> None:
         out = cb.render_all(v, 0, focus, mode)
         out["status"] = cb.status_html(f"Loaded {v['source']}: no model needed to explore it.", "done")
         out["download"] = gr.update(value=str(path))
+        if v["example"]:  # the run panel shows the same example, ready to run it live
+            out["example"] = v["example"]["name"]
         return out
 
     def load_recorded(name, step, focus, mode):

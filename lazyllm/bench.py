@@ -314,7 +314,8 @@ KIND_COLORS = {"baseline": "#444444", "lazy": "#1f77b4", "static": "#d62728", "r
 
 
 def tradeoff_figure(rows: Sequence[Row], title: str, x: str = "ttft_speedup", front: Sequence[str] = ()):
-    """Accuracy vs TTFT speedup (paper Fig. 5 style): one marker per strategy, task "all" rows.
+    """Accuracy vs TTFT speedup (paper Fig. 5 style): one marker per strategy, task "all" rows;
+    diamonds mark scoring variants (beyond the paper).
 
     front: labels of Pareto-optimal strategies, joined by a line.
     """
@@ -334,7 +335,7 @@ def tradeoff_figure(rows: Sequence[Row], title: str, x: str = "ttft_speedup", fr
                     text=[r.strategy for r in mine],
                     textposition="top center",
                     textfont=dict(size=9),
-                    marker=dict(size=10, color=color),
+                    marker=dict(size=10, color=color, symbol=[_symbol(r.strategy) for r in mine]),
                     customdata=[[r.compute_fraction, r.n] for r in mine],
                     hovertemplate="%{text}<br>x %{x:.2f}<br>accuracy %{y:.1f}%<br>"
                     "compute %{customdata[0]:.2f}, n %{customdata[1]}<extra></extra>",
@@ -356,6 +357,11 @@ def tradeoff_figure(rows: Sequence[Row], title: str, x: str = "ttft_speedup", fr
         title=title, xaxis_title=xtitle.get(x, x), yaxis_title="accuracy (%)", template="plotly_white"
     )
     return fig
+
+
+def _symbol(label: str) -> str:
+    """Diamonds for scoring variants (beyond the paper), circles for the paper's scoring."""
+    return "diamond" if "[" in label else "circle"
 
 
 def save_figure(fig, stem: Path, png: bool = True) -> list[str]:

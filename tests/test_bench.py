@@ -178,3 +178,17 @@ def test_cli_bench_writes_results(tiny_model_folder, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     assert {p.name for p in tmp_path.iterdir()} >= {"bench.md", "bench.csv", "bench.json", "bench.html"}
     assert "static @ paper" in (tmp_path / "bench.md").read_text()
+
+
+def test_longbench_items_run_in_the_bench(byte_lm, tmp_path):
+    row = {"input": "Where is the tower?", "context": "The tower is in Paris. " * 40, "answers": ["Paris"],
+           "all_classes": None, "length": 200, "dataset": "hotpotqa"}  # fmt: skip
+    (tmp_path / "hotpotqa.jsonl").write_text((json.dumps(row) + "\n") * 2)
+    args = argparse.Namespace(longbench=str(tmp_path), tasks=B.DEFAULT_TASKS, max_prompt_tokens=300)
+    items = B._items(args, byte_lm, "dev", 5)
+    assert len(items) == 2 and all(len(it.prompt.encode()) <= 300 for it in items)  # middle-truncated
+    assert items[0].prompt.endswith("Answer:") and items[0].score("Paris") == 1.0
+    strategies = B.build_strategies("paper", "", "")
+    records = B.run_bench(byte_lm, strategies, items, max_new_tokens=2, progress=False)
+    assert {r.task for r in records} == {"hotpotqa"} and len(records) == 4
+    assert "| baseline | multi-doc QA |" in B.longbench_table(records)

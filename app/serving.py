@@ -1,0 +1,145 @@
+"""Serving limits for a public deployment: one shared model, a run gate with a queue, an allowlist.
+
+Environment variables:
+    LAZYLLM_MAX_PROMPT_TOKENS   longest prompt accepted, in tokens (default 4096)
+    LAZYLLM_MAX_NEW_TOKENS      most new tokens per run (default 128)
+    LAZYLLM_CONCURRENCY         runs at once (default 1)
+    LAZYLLM_MAX_QUEUE           runs allowed to wait for a slot before "busy" (default 8)
+    LAZYLLM_ALLOWED_MODELS      comma-separated model names offered besides the embedded one
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+
+log = logging.getLogger("lazyllm.app")
+
+EMBEDDED = "SmolLM2-135M-Instruct (embedded)"
+DEFAULT_ALLOWED = ("HuggingFaceTB/SmolLM2-360M-Instruct", "Qwen/Qwen2.5-0.5B-Instruct")
+
+
+def _env_int(name: str, default: int, lo: int = 1) -> int:
+    try:
+        return max(lo, int(os.environ.get(name, default)))
+    except ValueError:
+        log.warning("ignoring %s=%r: not an integer", name, os.environ.get(name))
+        return default
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_prompt_tokens: int = 4096
+    max_new_tokens: int = 128
+    concurrency: int = 1
+    max_queue: int = 8
+    allowed_models: tuple[str, ...] = DEFAULT_ALLOWED
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        allowed = os.environ.get("LAZYLLM_ALLOWED_MODELS")
+        models = (
+            DEFAULT_ALLOWED if allowed is None else tuple(m.strip() for m in allowed.split(",") if m.strip())
+        )
+        return cls(
+            max_prompt_tokens=_env_int("LAZYLLM_MAX_PROMPT_TOKENS", 4096),
+            max_new_tokens=_env_int("LAZYLLM_MAX_NEW_TOKENS", 128),
+            concurrency=_env_int("LAZYLLM_CONCURRENCY", 1),
+            max_queue=_env_int("LAZYLLM_MAX_QUEUE", 8, lo=0),
+            allowed_models=models,
+        )
+
+    def model_choices(self) -> list[str]:
+        return [EMBEDDED, *[m for m in self.allowed_models if m != EMBEDDED]]
+
+
+class Busy(Exception):
+    """Too many runs are waiting."""
+
+
+class RunGate:
+    """At most `concurrency` runs at once; at most `max_queue` waiting; beyond that, Busy."""
+
+    def __init__(self, concurrency: int, max_queue: int):
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._lock = threading.Lock()
+        self.max_queue = max_queue
+        self.waiting = 0
+
+    def try_enter(self) -> bool:
+        """Take a slot now if one is free (without queueing)."""
+        return self._slots.acquire(blocking=False)
+
+    def enter(self, on_wait=None, cancelled=None, poll_s: float = 0.25) -> bool:
+        """Block until a slot is held (True) or `cancelled()` (False); Busy if too many already wait.
+
+        on_wait(n) is called while queued, with the number of runs waiting.
+        """
+        with self._lock:
+            if self.waiting >= self.max_queue:
+                raise Busy(
+                    f"The explorer is busy: {self.waiting} runs are already waiting. "
+                    "Please try again in a minute."
+                )
+            self.waiting += 1
+        try:
+            while not self._slots.acquire(timeout=poll_s):
+                if cancelled is not None and cancelled():
+                    return False
+                if on_wait is not None:
+                    on_wait(self.waiting)
+            return True
+        finally:
+            with self._lock:
+                self.waiting -= 1
+
+    def leave(self) -> None:
+        self._slots.release()
+
+
+class ModelHub:
+    """One loaded model per process, shared by all sessions; loading is guarded by a lock."""
+
+    def __init__(self, limits: Limits, loader=None):
+        self.limits = limits
+        self._loader = loader
+        self._lock = threading.Lock()
+        self.lm = None
+        self.name: str | None = None
+
+    def get(self, name: str | None):
+        name = name or EMBEDDED
+        if name not in self.limits.model_choices():
+            raise ValueError(
+                f"model {name!r} is not in this deployment's allowlist: {', '.join(self.limits.model_choices())}"
+            )
+        with self._lock:
+            if self.lm is not None and self.name == name:
+                return self.lm
+            loader = self._loader or _runtime().load_model
+            try:
+                lm = loader(None if name == EMBEDDED else name)
+            except Exception as e:  # keep the previous model in service
+                log.exception("model %s failed to load", name)
+                kept = f" The model {self.name!r} stays loaded." if self.lm is not None else ""
+                raise ValueError(f"could not load model {name!r}: {e}.{kept}") from e
+            if self._loader is None:
+                _warm_up(lm)
+            self.lm, self.name = lm, name
+            return lm
+
+
+def _warm_up(lm) -> None:
+    """One tiny generation so the first timed run does not pay one-off costs (allocations, kernels)."""
+    try:
+        _runtime().generate(lm, "Hello", max_new_tokens=2)
+    except Exception:  # only an optimisation
+        log.exception("warm-up failed")
+
+
+def _runtime():
+    import lazyllm
+
+    return lazyllm
