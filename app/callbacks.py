@@ -90,10 +90,9 @@ def make_config(preset: str, schedule, strategy: str, num_layers: int):
 def check_prompt(prompt, limits: Limits, tokenizer=None) -> str:
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("prompt is empty: type a prompt or pick an example")
-    try:
-        prompt.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise ValueError(f"prompt is not valid Unicode text ({e.reason} at character {e.start})") from None
+    from lazyllm.generate import check_unicode
+
+    check_unicode(prompt)
     if len(prompt) > limits.max_prompt_tokens * 12:
         raise ValueError(
             f"prompt too long: {len(prompt)} characters; this deployment accepts up to "

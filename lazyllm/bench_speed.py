@@ -106,10 +106,9 @@ def table(m: dict, threads: int, new_tokens: int) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for label, num, den, target in rows:
-        a, b = num, den
         frac = fr.get(den if "speedup" in label else num, 1.0)
         lines.append(
-            f"| {label} | {med[a] / med[b]:.3f} | {best[a] / best[b]:.3f} | {med[a]:.3f} | {med[b]:.3f} "
+            f"| {label} | {med[num] / med[den]:.3f} | {best[num] / best[den]:.3f} | {med[num]:.3f} | {med[den]:.3f} "
             f"| {frac:.2f} | {target} |"
         )
     return "\n".join(lines)

@@ -65,7 +65,7 @@ def encode_prompt(lm: LoadedModel, prompt, chat: bool = True) -> list[int]:
     if isinstance(prompt, str):
         if not prompt.strip():
             raise ValueError("prompt is empty: give some text")
-        _check_unicode(prompt)
+        check_unicode(prompt)
         if chat:
             return _apply_chat(lm, [{"role": "user", "content": prompt}], prompt)
         return list(lm.tokenizer(prompt, add_special_tokens=True)["input_ids"])
@@ -73,7 +73,7 @@ def encode_prompt(lm: LoadedModel, prompt, chat: bool = True) -> list[int]:
         if not any(str(m.get("content", "")).strip() for m in prompt):
             raise ValueError("prompt is empty: the chat messages have no content")
         for m in prompt:
-            _check_unicode(str(m.get("content", "")))
+            check_unicode(str(m.get("content", "")))
         return _apply_chat(lm, list(prompt), None)
     if isinstance(prompt, torch.Tensor):
         prompt = prompt.reshape(-1).tolist()
@@ -89,7 +89,8 @@ def encode_prompt(lm: LoadedModel, prompt, chat: bool = True) -> list[int]:
     raise ValueError("prompt must be a string, a list of chat messages, or a list of token ids")
 
 
-def _check_unicode(text: str) -> None:
+def check_unicode(text: str) -> None:
+    """Raise ValueError for text the tokenizer cannot take (lone surrogates from broken UTF-16)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
@@ -134,9 +135,8 @@ def _token_texts(lm: LoadedModel, ids: list[int]) -> list[str]:
     return [lm.tokenizer.decode([i]) for i in ids]
 
 
-def _run(lm, runner: LazyRunner, prompt_ids, max_new_tokens) -> Iterator:
+def _run(lm, runner: LazyRunner, prompt_ids, max_new_tokens, eos: set[int]) -> Iterator:
     """Yield (step, token_id, logits, step_trace, seconds) for every step, greedy decoding."""
-    eos = lm.eos_ids
     ids = torch.tensor(prompt_ids, dtype=torch.long, device=lm.device)
     with torch.inference_mode():
         for step in range(max_new_tokens):
@@ -183,8 +183,8 @@ def generate_stream(
         )
     tokens, step_logits, timings = [], [], Timings()
     runner = LazyRunner(lm, config, len(prompt_ids) + max_new_tokens, instrument=instrument, seed=seed)
-    start, stopped = time.perf_counter(), "length"
-    for step, token, logits, step_trace, seconds in _run(lm, runner, prompt_ids, max_new_tokens):
+    start, stopped, eos = time.perf_counter(), "length", lm.eos_ids
+    for step, token, logits, step_trace, seconds in _run(lm, runner, prompt_ids, max_new_tokens, eos):
         tokens.append(token)
         timings.step_s.append(seconds)
         if step == 0:
@@ -194,7 +194,7 @@ def generate_stream(
         if trace is not None:
             trace.steps.append(step_trace)
             trace.tokens.append(_token_texts(lm, [token])[0])
-        if token in lm.eos_ids:
+        if token in eos:
             stopped = "eos"
         elif should_stop is not None and len(tokens) < max_new_tokens and should_stop():
             stopped = "cancelled"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,6 @@ class LoadedModel:
     model: torch.nn.Module  # a transformers *ForCausalLM
     tokenizer: object
     name: str
-    lock: threading.Lock
 
     @property
     def config(self):
@@ -94,7 +92,7 @@ def _finish(model, tokenizer, name: str, dtype=None, device=None) -> LoadedModel
         model = model.to(device=device, dtype=dtype)
     model.eval()
     model.requires_grad_(False)
-    return LoadedModel(model=model, tokenizer=tokenizer, name=name, lock=threading.Lock())
+    return LoadedModel(model=model, tokenizer=tokenizer, name=name)
 
 
 def _load_pretrained(source: str, name: str, dtype, device, **kwargs) -> LoadedModel:

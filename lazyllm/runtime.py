@@ -131,7 +131,7 @@ class LazyRunner:
         q_s, q_pos = self.scoring_queries(layer_idx, q, flow)
         attn = self.layers[layer_idx].self_attn
         scores = importance(q_s, q_pos, keys, k_pos, attn.scaling)  # (s,) in key order
-        if flow.sel.shape[0] == k_pos.shape[0] and not torch.equal(k_pos, flow.sel):
+        if not torch.equal(k_pos, flow.sel):
             scores = scores[torch.argsort(k_pos)]  # cache order -> position order
         return pool_scores(scores, self.cfg.pool)
 

@@ -212,8 +212,7 @@ class Trace:
 
     def prompt_compute_fraction(self) -> float:
         """(prompt token, layer) computations over the generation / the baseline's (L * prompt_len)."""
-        done = sum(int((v < self.prompt_len).sum()) for s in self.steps for v in s.computed.values())
-        return done / (self.num_layers * self.prompt_len)
+        return int(self.cumulative_prompt_computations()[-1]) / (self.num_layers * self.prompt_len)
 
     def cumulative_prompt_computations(self) -> np.ndarray:
         """int [steps]: prompt-token computations done up to and including each step."""
