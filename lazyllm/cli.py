@@ -168,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import bench_speed
 
     bench_speed.add_subcommand(sub)
+    from . import verify
+
+    verify.add_subcommand(sub)
     try:
         from . import bench
     except ImportError:  # the evaluation harness is optional for the runtime

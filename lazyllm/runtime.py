@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, repeat_kv
 
 from .cache import AuxCache, LayerKV
@@ -36,6 +37,12 @@ class Flow:
     sel: torch.Tensor  # (s,) positions selected at this layer (attended), sorted; pos ⊆ sel
 
 
+# Not cuDNN's attention: it builds a plan for every new shape, and pruned flows change shape at every
+# step and layer. Measured on an H200 (8B, bf16, ~4k tokens): with cuDNN, a new prompt's prefill took
+# 0.18-0.48 s instead of 0.08-0.14 s and pruned decode steps 230-250 ms instead of 40-70 ms.
+SDPA_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+
+
 def causal_attention(q, k, v, q_pos, k_pos, scaling, mode: str, window: int | None):
     """SDPA with a causal mask over original positions. q: (1, H, m, hd); k, v: (1, Hkv, s, hd).
 
@@ -50,7 +57,8 @@ def causal_attention(q, k, v, q_pos, k_pos, scaling, mode: str, window: int | No
         if window is not None:
             allowed &= q_pos[:, None] - k_pos[None, :] < window
         mask, is_causal = allowed[None, None], False
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, scale=scaling)
+    with sdpa_kernel(SDPA_BACKENDS):
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, scale=scaling)
     return out.transpose(1, 2).reshape(q.shape[0], q.shape[2], -1)  # (1, m, H*hd)
 
 

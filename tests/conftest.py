@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 
 import pytest
 import torch
@@ -51,9 +52,13 @@ def tiny_hf_model(family: str = "llama", layers: int = 6, seed: int = 0, **overr
     return model
 
 
+# LAZYLLM_TEST_DEVICE=cuda runs the tiny-model tests (e.g. tests/test_equivalence.py) on a GPU.
+TEST_DEVICE = os.environ.get("LAZYLLM_TEST_DEVICE") or None
+
+
 @functools.cache
 def tiny_lm(family: str = "llama", layers: int = 6, seed: int = 0):
-    return load_model(tiny_hf_model(family, layers, seed), tokenizer=None)
+    return load_model(tiny_hf_model(family, layers, seed), tokenizer=None, device=TEST_DEVICE)
 
 
 def random_prompt(n: int, seed: int = 0, vocab: int = 256) -> list[int]:

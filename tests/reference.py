@@ -3,22 +3,9 @@
 from __future__ import annotations
 
 import torch
-from transformers import DynamicCache
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
-
-@torch.inference_mode()
-def hf_greedy(model, prompt_ids: list[int], steps: int):
-    """Greedy decoding with the transformers forward and its own cache -> (logits [steps, V], tokens)."""
-    cache = DynamicCache(config=model.config)
-    out = model(input_ids=torch.tensor([prompt_ids]), cache=cache, use_cache=True)
-    logits, tokens = [], []
-    for _ in range(steps):
-        step_logits = out.logits[0, -1].float()
-        logits.append(step_logits)
-        tokens.append(int(step_logits.argmax()))
-        out = model(input_ids=torch.tensor([[tokens[-1]]]), cache=cache, use_cache=True)
-    return torch.stack(logits), tokens
+from lazyllm.verify import hf_greedy  # noqa: F401  (the transformers forward with its own cache)
 
 
 @torch.inference_mode()
@@ -28,10 +15,10 @@ def hf_pruned_prefill_logits(model, prompt_ids: list[int], depth) -> torch.Tenso
     Independent of our runtime: runs the transformers decoder layers on sub-sequences, with rotary
     position ids = the tokens' original positions and the layers' own causal attention.
     """
-    base = model.model
-    depth = torch.as_tensor(depth)
-    h = base.embed_tokens(torch.tensor([prompt_ids]))  # (1, n, D)
-    pos = torch.arange(len(prompt_ids))
+    base, dev = model.model, model.device
+    depth = torch.as_tensor(depth, device=dev)
+    h = base.embed_tokens(torch.tensor([prompt_ids], device=dev))  # (1, n, D)
+    pos = torch.arange(len(prompt_ids), device=dev)
     for layer_idx, layer in enumerate(base.layers):
         keep = depth[pos] > layer_idx
         pos, h = pos[keep], h[:, keep]
@@ -64,7 +51,7 @@ class NaiveLazyReplay:
         v = attn.v_proj(h).view(1, 1, -1, hd)[0, 0]  # (Hkv, hd)
         if hasattr(attn, "q_norm"):
             q, k = attn.q_norm(q), attn.k_norm(k)
-        cos, sin = self.base.rotary_emb(h, torch.tensor([[p]]))
+        cos, sin = self.base.rotary_emb(h, torch.tensor([[p]], device=h.device))
         q, k = apply_rotary_pos_emb(q.transpose(1, 2), k.transpose(1, 2), cos, sin)
         return q[0, :, 0], k[0, :, 0], v  # (H, hd), (Hkv, hd), (Hkv, hd)
 
@@ -90,7 +77,7 @@ class NaiveLazyReplay:
             xs = {}
             for p in new:
                 x = (
-                    base.embed_tokens(torch.tensor([ids[p]]))[0]
+                    base.embed_tokens(torch.tensor([ids[p]], device=self.model.device))[0]
                     if layer_idx == 0
                     else self.out[layer_idx - 1][p]
                 )

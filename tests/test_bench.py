@@ -192,3 +192,14 @@ def test_longbench_items_run_in_the_bench(byte_lm, tmp_path):
     records = B.run_bench(byte_lm, strategies, items, max_new_tokens=2, progress=False)
     assert {r.task for r in records} == {"hotpotqa"} and len(records) == 4
     assert "| baseline | multi-doc QA |" in B.longbench_table(records)
+
+
+def test_presets_keep_their_own_scoring_variant():
+    """`bench --presets question` runs the preset's window 16 unless --window overrides it."""
+    from lazyllm.bench import build_strategies
+
+    own = {s.label: s.config for s in build_strategies("default,question", "6:0.5", "", window=None)}
+    assert own["question"].window == 16 and own["default"].window == 1 and own["lazy 6:0.5"].window == 1
+    forced = {s.label: s.config for s in build_strategies("question", "", "static", window=4)}
+    assert forced["question [w4]"].window == 4
+    assert forced["static @ question [w4]"].window == 4

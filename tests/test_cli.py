@@ -81,3 +81,65 @@ def test_unknown_strategy_is_rejected_by_argparse(capsys, prompt_file):
         main(["generate", "--prompt-file", str(prompt_file), "--strategy", "greedy"])
     assert exc.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_verify_passes_on_a_supported_model(capsys, tiny_model_folder, tmp_path):
+    out_file = tmp_path / "verify.md"
+    code, out, err = run_cli(
+        capsys, "verify", "--model", str(tiny_model_folder), "--prompt-tokens", "40,200", "--steps", "4",
+        "--out", str(out_file),
+    )  # fmt: skip
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if line.startswith("| ") and line.endswith("| pass |")]
+    assert len(rows) == 2, out
+    assert "tolerance: 0.0001" in out and out_file.read_text().strip() == out.strip()
+
+
+def test_verify_reports_a_mismatch(capsys, tiny_model_folder, monkeypatch):
+    """A reference that disagrees by more than the tolerance must fail the check (exit 1)."""
+    import lazyllm.verify as verify
+
+    real = verify.hf_greedy
+
+    def shifted(model, ids, steps):
+        logits, tokens = real(model, ids, steps)
+        return logits + 1e-3, tokens
+
+    monkeypatch.setattr(verify, "hf_greedy", shifted)
+    code, out, err = run_cli(capsys, "verify", "--model", str(tiny_model_folder), "--prompt-tokens", "40")
+    assert code == 1
+    assert "FAIL" in out and "1.00e-03" in out and "does not match" in err
+
+
+def test_verify_rejects_bad_lengths(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["verify", "--prompt-tokens", "0"])
+    assert e.value.code == 2
+    assert "--prompt-tokens" in capsys.readouterr().err
+
+
+def test_verify_random_weights(capsys, tiny_model_folder):
+    """--random-weights builds a Llama of a named size (timing runs on a GPU); the tokenizer comes
+    from --model."""
+    code, out, err = run_cli(
+        capsys, "verify", "--model", str(tiny_model_folder), "--random-weights", "135m",
+        "--prompt-tokens", "40", "--steps", "2", "--threads", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "random-llama-135m, 30 layers" in out and "| pass |" in out
+
+
+def test_bench_speed_table(capsys, tiny_model_folder, tmp_path):
+    out_file = tmp_path / "speed.md"
+    code, out, err = run_cli(
+        capsys, "bench-speed", "--model", str(tiny_model_folder), "--prompt-tokens", "120",
+        "--repeats", "2", "--new-tokens", "3", "--threads", "1", "--out", str(out_file),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "2 interleaved rounds" in out and "1 CPU threads" in out
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in out.splitlines()[4:]}
+    assert len(rows) == 4, out
+    fraction = float(rows["TTFT speedup, ~40% compute schedule"][5])
+    assert 0.3 < fraction < 0.6  # the schedule computes ~40% of the prompt's token-layer work
+    assert all(float(r[1]) > 0 for r in rows.values())
+    assert out_file.read_text().strip() == out.strip()
