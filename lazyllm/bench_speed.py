@@ -80,7 +80,7 @@ def measure(lm, prompt_tokens: int, repeats: int, new_tokens: int) -> dict:
 
 
 def describe_run(lm, threads: int) -> str:
-    """"SmolLM2-135M-Instruct (30 layers), fp32, 2 CPU threads" / "..., bfloat16, cuda (NVIDIA H200)"."""
+    """E.g. SmolLM2-135M-Instruct (30 layers), fp32, 2 CPU threads; or ..., bfloat16, cuda (NVIDIA H200)."""
     dtype = str(lm.dtype).removeprefix("torch.")
     if lm.device.type == "cuda":
         where = f"cuda ({torch.cuda.get_device_name(lm.device)})"

@@ -87,7 +87,9 @@ def cmd_verify(args) -> int:
             f"| {r['prompt_tokens']} | {r['steps']} | {r['max_abs_diff']:.2e} | {r['max_abs_logit']:.1f} "
             f"| {tokens} | {'pass' if passed else 'FAIL'} |"
         )
-    lines.append(f"tolerance: {tol:g}" if tol is not None else "tolerance: none (half precision; tokens only)")
+    lines.append(
+        f"tolerance: {tol:g}" if tol is not None else "tolerance: none (half precision; tokens only)"
+    )
     text = "\n".join(lines)
     print(text)
     if args.out:
