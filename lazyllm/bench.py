@@ -805,13 +805,18 @@ def add_common(p) -> None:
     p.add_argument("--out", default="results", help="output folder")
     p.add_argument("--name", default=None, help="output file stem (default: bench / tune)")
     p.add_argument("--no-png", action="store_true", help="skip the PNG figure (kaleido needs Chromium)")
+    add_model_options(p)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random strategy and random weights")
+
+
+def add_model_options(p, threads: int | None = None) -> None:
+    """--device, --dtype, --threads and --random-weights (shared by bench, tune, bench-speed, verify)."""
     p.add_argument("--device", default=None, choices=["cpu", "cuda"])
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=threads, help="torch CPU threads")
     p.add_argument(
         "--random-weights", default=None, help="random Llama-shaped model: " + ", ".join(RANDOM_SIZES)
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the random strategy")
 
 
 def add_subcommands(subparsers) -> None:

@@ -139,17 +139,14 @@ def cmd_bench_speed(args) -> int:
 
 
 def add_subcommand(sub) -> None:
+    from .bench import add_model_options
+
     p = sub.add_parser("bench-speed", help="speed ratios vs the baseline, measured interleaved")
     p.add_argument("--model", default=None)
     p.add_argument("--prompt-tokens", type=int, default=2048)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--new-tokens", type=int, default=16)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    p.add_argument("--device", default=None, choices=["cpu", "cuda"])
-    p.add_argument(
-        "--random-weights", default=None, help="random Llama-shaped model for timing: 1b, 3b, 7b, 8b, ..."
-    )
+    add_model_options(p, threads=2)
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     p.add_argument("--out", help="also write the markdown table here")
     p.set_defaults(func=cmd_bench_speed)

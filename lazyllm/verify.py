@@ -109,7 +109,7 @@ def prompt_lengths(text: str) -> list[int]:
 
 
 def add_subcommand(sub) -> None:
-    from .bench import RANDOM_SIZES
+    from .bench import add_model_options
 
     p = sub.add_parser("verify", help="pruning off vs the transformers forward: logits and greedy tokens")
     p.add_argument("--model", default=None, help="hub id or local folder (default: the embedded SmolLM2)")
@@ -121,12 +121,7 @@ def add_subcommand(sub) -> None:
     )
     p.add_argument("--steps", type=int, default=10, help="greedy steps compared")
     p.add_argument("--tol", type=float, default=None, help="max abs logit diff (default 1e-4 in fp32)")
-    p.add_argument("--device", default=None, choices=["cpu", "cuda"])
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument(
-        "--random-weights", default=None, help="random Llama-shaped model: " + ", ".join(RANDOM_SIZES)
-    )
+    add_model_options(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     p.add_argument("--out", help="also write the markdown table here")
     p.set_defaults(func=cmd_verify)
