@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 from conftest import FAMILIES, random_prompt, tiny_lm
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lazyllm import LazyConfig, generate
@@ -61,7 +61,13 @@ def check_trace_invariants(trace, schedule):
 
 
 def check_top_k(trace, schedule):
-    """At each pruning layer, kept = the top ceil(k * entering) tokens by score (last token forced)."""
+    """At each pruning layer, kept = the top ceil(k * entering) tokens by score (last token forced).
+
+    A schedule that keeps everything everywhere is the baseline: nothing is scored or pruned.
+    """
+    if all(keep == 1.0 for _, keep in schedule):
+        assert all(not s.scores and (s.depth == trace.num_layers).all() for s in trace.steps)
+        return
     for t, s in enumerate(trace.steps):
         n = trace.prompt_len + t
         for layer, keep in schedule:
@@ -160,7 +166,8 @@ def test_scoring_variants_keep_invariants(variant):
         assert (s.depth[protected] == res.trace.num_layers).all()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@example(layers=[0], keeps=[1.0, 1.0, 1.0, 1.0], length=1, strategy="lazy", steps=1)  # found in CI
 @given(
     layers=st.lists(st.integers(0, 4), min_size=1, max_size=4, unique=True),
     keeps=st.lists(st.floats(0.05, 1.0), min_size=4, max_size=4),
