@@ -1,4 +1,4 @@
-"""Command line: `python -m lazyllm generate|bench-speed|bench|tune ...`.
+"""Command line: `python -m lazyllm generate|bench-speed|verify|bench|tune ...`.
 
 Errors in the input print one line naming the problem and exit with status 2; no stack trace.
 """
@@ -165,18 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="generate with LazyLLM and print text, TTFT and compute fraction")
     add_generate_options(gen)
     gen.set_defaults(func=cmd_generate)
-    from . import bench_speed
+    from . import bench, bench_speed, verify
 
     bench_speed.add_subcommand(sub)
-    from . import verify
-
     verify.add_subcommand(sub)
-    try:
-        from . import bench
-    except ImportError:  # the evaluation harness is optional for the runtime
-        bench = None
-    if bench is not None and hasattr(bench, "add_subcommands"):
-        bench.add_subcommands(sub)
+    bench.add_subcommands(sub)
     return parser
 
 

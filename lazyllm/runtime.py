@@ -57,8 +57,7 @@ def causal_attention(q, k, v, q_pos, k_pos, scaling, mode: str, window: int | No
         if window is not None:
             allowed &= q_pos[:, None] - k_pos[None, :] < window
         mask, is_causal = allowed[None, None], False
-    with sdpa_kernel(SDPA_BACKENDS):
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, scale=scaling)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, scale=scaling)
     return out.transpose(1, 2).reshape(q.shape[0], q.shape[2], -1)  # (1, m, H*hd)
 
 
@@ -206,22 +205,28 @@ class LazyRunner:
         flow = Flow(pos=torch.arange(start, self.n, device=dev), h=self.embed(ids[None]), sel=None)
         flow.sel = torch.arange(self.n, device=dev)  # S_0: the whole context enters layer 0
         rec = _StepRecorder(self.n, self.L) if self.instrument else None
-        for layer_idx in range(self.L):
-            h, q, keys, k_pos = self.layer_forward(layer_idx, flow)
-            flow = Flow(pos=flow.pos, h=h, sel=flow.sel)
-            if rec is not None:
-                rec.computed[layer_idx] = flow.pos
-            if self.prunes and layer_idx in self.schedule:
-                scores = self.score(layer_idx, q, keys, k_pos, flow)
-                keep = self.select(layer_idx, scores, flow.sel)
-                if rec is not None:
-                    rec.pruning_layer(layer_idx, flow.sel, scores, keep)
-                flow, revived = self.prune_and_revive(layer_idx, flow, keep)
-                if rec is not None and revived.shape[0]:
-                    rec.revived[layer_idx + 1] = revived
+        with sdpa_kernel(SDPA_BACKENDS):  # once per step: entering it costs ~30 us
+            for layer_idx in range(self.L):
+                flow = self.layer_step(layer_idx, flow, rec)
         logits = self.lm.model.lm_head(self.norm(flow.h[:, -1:]))[0, 0].float()  # (V,)
         trace = rec.finish(self, int(logits.argmax()), time.perf_counter() - t0) if rec else None
         return logits, trace
+
+    def layer_step(self, layer_idx: int, flow: Flow, rec: _StepRecorder | None) -> Flow:
+        """Layer l on the flow; at a pruning layer: score, select, prune, Aux Cache, revive."""
+        h, q, keys, k_pos = self.layer_forward(layer_idx, flow)
+        flow = Flow(pos=flow.pos, h=h, sel=flow.sel)
+        if rec is not None:
+            rec.computed[layer_idx] = flow.pos
+        if self.prunes and layer_idx in self.schedule:
+            scores = self.score(layer_idx, q, keys, k_pos, flow)
+            keep = self.select(layer_idx, scores, flow.sel)
+            if rec is not None:
+                rec.pruning_layer(layer_idx, flow.sel, scores, keep)
+            flow, revived = self.prune_and_revive(layer_idx, flow, keep)
+            if rec is not None and revived.shape[0]:
+                rec.revived[layer_idx + 1] = revived
+        return flow
 
     # --- counters ------------------------------------------------------------------------------
 

@@ -28,7 +28,8 @@ def hf_greedy(model, prompt_ids: list[int], steps: int):
         step_logits = out.logits[0, -1].float()
         logits.append(step_logits)
         tokens.append(int(step_logits.argmax()))
-        out = model(input_ids=torch.tensor([[tokens[-1]]], device=device), cache=cache, use_cache=True)
+        if len(tokens) < steps:  # the last token's forward would go unused
+            out = model(input_ids=torch.tensor([[tokens[-1]]], device=device), cache=cache, use_cache=True)
     return torch.stack(logits), tokens
 
 
@@ -56,7 +57,7 @@ def compare(lm, prompt_ids: list[int], steps: int) -> dict:
         "steps": n,
         "max_abs_diff": diff,
         "max_abs_logit": scale,
-        "tokens_equal": first_diff is None and res.token_ids[:n] == ref_tokens[:n],
+        "tokens_equal": first_diff is None,
         "first_token_diff": first_diff,
     }
 
