@@ -6,11 +6,12 @@ Errors in the input print one line naming the problem and exit with status 2; no
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from pathlib import Path
 
-from .config import PRESETS, STRATEGIES, LazyConfig, parse_schedule
+from .config import PRESETS, STRATEGIES, LazyConfig
 
 MAX_PROMPT_FILE_BYTES = 5 * 1024 * 1024
 
@@ -39,29 +40,44 @@ def read_prompt(args) -> str:
         raise CliError(f"prompt file {str(path)!r} is not valid UTF-8 text: {e}") from None
 
 
-def config_from_args(args) -> LazyConfig:
-    """--preset or --schedule, plus --strategy and the scoring variant options."""
-    variant = dict(window=args.window, pool=args.pool, sinks=args.sinks)
-    if args.schedule is not None:
-        if args.preset is not None:
-            raise CliError("give --preset or --schedule, not both")
-        return LazyConfig(schedule=parse_schedule(args.schedule), strategy=args.strategy, **variant)
-    return LazyConfig.preset(args.preset or "default", strategy=args.strategy, **variant)
+def config_from_args(args, num_layers: int) -> LazyConfig:
+    """--preset, --schedule, --strategy and the scoring options, through LazyConfig.from_user."""
+    return LazyConfig.from_user(
+        preset=args.preset,
+        schedule=args.schedule,
+        strategy=args.strategy,
+        window=args.window,
+        pool=args.pool,
+        sinks=args.sinks,
+        num_layers=num_layers,
+    )
+
+
+def require_extra(command: str, extra: str, *modules: str) -> None:
+    """One clear line (exit 2) when an optional dependency of a command is not installed."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CliError(
+            f"`lazyllm {command}` needs the [{extra}] extra ({', '.join(missing)} not installed): "
+            f"pip install 'lazyllm[{extra}]'"
+        )
 
 
 def add_generate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt-file", help="file with the prompt text (UTF-8); - reads standard input")
     p.add_argument("--prompt", help="the prompt text itself (instead of --prompt-file)")
-    p.add_argument("--preset", choices=list(PRESETS), help="a named schedule (default: default)")
-    p.add_argument("--schedule", help='pruning layers and keep fractions, e.g. "9:0.7,19:0.7,28:0.7"')
-    p.add_argument("--strategy", default="lazy", choices=STRATEGIES)
-    p.add_argument("--window", type=int, default=1, help="score with the last W queries (beyond the paper)")
-    p.add_argument("--pool", type=int, default=1, help="max-pool scores over P neighbours (beyond the paper)")
-    p.add_argument("--sinks", type=int, default=0, help="always keep the first S tokens (beyond the paper)")
+    p.add_argument("--preset", choices=list(PRESETS), help="a named config (default: default)")
+    p.add_argument(
+        "--schedule", help='pruning layers and keep fractions, e.g. "9:0.7,19:0.7,28:0.7" (overrides the preset\'s)'
+    )
+    p.add_argument("--strategy", choices=STRATEGIES, help="default: the preset's (lazy)")
+    p.add_argument("--window", type=int, help="score with the last W queries (beyond the paper; default: the preset's)")
+    p.add_argument("--pool", type=int, help="max-pool scores over P neighbours (beyond the paper; default: the preset's)")
+    p.add_argument("--sinks", type=int, help="always keep the first S tokens (beyond the paper; default: the preset's)")
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--model", default=None, help="hub id or local folder (default: the embedded SmolLM2)")
     p.add_argument("--no-chat", action="store_true", help="feed the text as is, without the chat template")
-    p.add_argument("--compare", action="store_true", help="also run the baseline and print the speedups")
+    p.add_argument("--compare", action="store_true", help="also run the baseline: speedups and fidelity")
     p.add_argument("--trace-out", help="write the instrumented trace JSON here")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -97,10 +113,13 @@ def _generate(lm, prompt, cfg, args, instrument: bool, show_progress: bool):
     raise RuntimeError("generation ended without a result")
 
 
-def summary(res, base=None) -> dict:
+def summary(res, comparison=None) -> dict:
+    """What `generate --json` prints: the run, and with --compare the Comparison (lazyllm.compare)."""
+    from .compare import config_summary
+
     out = {
         "text": res.text,
-        "config": res.config.describe(),
+        "config": config_summary(res.config),
         "prompt_tokens": res.stats.prompt_len,
         "new_tokens": len(res.token_ids),
         "ttft_s": round(res.timings.ttft_s, 4),
@@ -108,22 +127,15 @@ def summary(res, base=None) -> dict:
         "compute_fraction": round(res.stats.prompt_compute_fraction, 4),
         "prompt_tokens_used": round(res.stats.prompt_tokens_used_fraction, 4),
     }
-    if base is not None:
-        same = sum(a == b for a, b in zip(base.token_ids, res.token_ids, strict=False))
-        out.update(
-            baseline_text=base.text,
-            baseline_ttft_s=round(base.timings.ttft_s, 4),
-            baseline_total_s=round(base.timings.total_s, 4),
-            ttft_speedup=round(base.timings.ttft_s / res.timings.ttft_s, 3),
-            generation_speedup=round(base.timings.total_s / res.timings.total_s, 3),
-            token_agreement=round(same / max(len(base.token_ids), 1), 4),
-        )
+    if comparison is not None:
+        out.update(comparison.to_dict())  # baseline_*, ttft_speedup, token_agreement, kl_per_step, ...
     return out
 
 
 def cmd_generate(args) -> int:
     import torch
 
+    from .compare import compare_results, teacher_forced, verdict
     from .model import load_model
 
     if args.threads:
@@ -131,30 +143,34 @@ def cmd_generate(args) -> int:
     prompt = read_prompt(args)
     if not prompt.strip():
         raise CliError("prompt is empty: the prompt file holds no text")
-    cfg = config_from_args(args)
     lm = load_model(args.model)
-    cfg = cfg.resolved(lm.num_layers)  # layer ranges checked before anything runs
+    cfg = config_from_args(args, lm.num_layers)  # layer ranges checked before anything runs
     show = not args.json
     base = None
     if args.compare:
         base = _generate(lm, prompt, LazyConfig.preset("baseline"), args, False, show)
     res = _generate(lm, prompt, cfg, args, args.trace_out is not None, show)
+    comparison = None
+    if base is not None:
+        comparison = compare_results(lm, base, res, teacher_forced(lm, cfg, base, res))
     if args.trace_out:
         Path(args.trace_out).write_text(res.trace.to_json())
-    out = summary(res, base)
+    out = summary(res, comparison)
     if args.json:
         print(json.dumps(out, ensure_ascii=False))
         return 0
     print(res.text)
     print(
-        f"\n[{out['config']}] TTFT {out['ttft_s']:.3f} s, total {out['total_s']:.3f} s, "
+        f"\n[{cfg.describe()}] TTFT {out['ttft_s']:.3f} s, total {out['total_s']:.3f} s, "
         f"compute fraction {out['compute_fraction']:.3f}, prompt tokens used {out['prompt_tokens_used']:.3f}"
     )
-    if base is not None:
-        print(f"[baseline] TTFT {out['baseline_ttft_s']:.3f} s, total {out['baseline_total_s']:.3f} s")
+    if comparison is not None:
+        c = comparison
+        print(f"[baseline] TTFT {c.baseline_ttft_s:.3f} s, total {c.baseline_total_s:.3f} s")
         print(
-            f"TTFT speedup {out['ttft_speedup']:.2f}x, generation speedup {out['generation_speedup']:.2f}x, "
-            f"greedy-token agreement {out['token_agreement']:.0%}"
+            f"TTFT speedup {c.ttft_speedup:.2f}x, whole-generation speedup {c.generation_speedup:.2f}x; "
+            f"{verdict(c)} Free-running token agreement {c.token_agreement:.0%}; teacher-forced: "
+            f"top-1 agreement {c.top1_agreement:.0%}, mean KL {c.mean_kl:.3g} nats"
         )
     return 0
 
@@ -165,11 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="generate with LazyLLM and print text, TTFT and compute fraction")
     add_generate_options(gen)
     gen.set_defaults(func=cmd_generate)
-    from . import bench, bench_speed, verify
+    from .eval import commands
 
-    bench_speed.add_subcommand(sub)
-    verify.add_subcommand(sub)
-    bench.add_subcommands(sub)
+    commands.add_subcommands(sub)
     return parser
 
 

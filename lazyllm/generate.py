@@ -8,9 +8,11 @@ with a message that names the field.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from .config import LazyConfig
@@ -46,6 +48,7 @@ class GenerationResult:
     logits: torch.Tensor | None = None  # (steps, V) float32 when return_logits
     trace: Trace | None = None
     stopped: str = "length"  # "length", "eos" or "cancelled"
+    scan: np.ndarray | None = None  # (L, prompt_len) float32: importance at every layer at prefill (scan=True)
 
 
 @dataclass
@@ -61,20 +64,23 @@ class StreamUpdate:
 
 
 def encode_prompt(lm: LoadedModel, prompt, chat: bool = True) -> list[int]:
-    """Token ids of a prompt: text (chat-templated when chat and a template exists), messages, or ids."""
+    """Token ids of a prompt: text (chat-templated when chat and a template exists), messages, or ids.
+
+    Text is the user's: a special-token string in it ("<|im_start|>") is tokenized as plain text, never
+    as a control token. Token ids are the explicit way to pass control tokens.
+    """
     if isinstance(prompt, str):
         if not prompt.strip():
             raise ValueError("prompt is empty: give some text")
         check_unicode(prompt)
         if chat:
-            return _apply_chat(lm, [{"role": "user", "content": prompt}], prompt)
-        return list(lm.tokenizer(prompt, add_special_tokens=True)["input_ids"])
+            return _chat_ids(lm, [{"role": "user", "content": prompt}])
+        return _text_ids(lm, prompt, add_special_tokens=True)
     if isinstance(prompt, (list, tuple)) and prompt and all(isinstance(m, dict) for m in prompt):
-        if not any(str(m.get("content", "")).strip() for m in prompt):
+        messages = [_check_message(i, m) for i, m in enumerate(prompt)]
+        if not any(m["content"].strip() for m in messages):
             raise ValueError("prompt is empty: the chat messages have no content")
-        for m in prompt:
-            check_unicode(str(m.get("content", "")))
-        return _apply_chat(lm, list(prompt), None)
+        return _chat_ids(lm, messages)
     if isinstance(prompt, torch.Tensor):
         prompt = prompt.reshape(-1).tolist()
     if isinstance(prompt, (list, tuple)) and all(
@@ -89,6 +95,14 @@ def encode_prompt(lm: LoadedModel, prompt, chat: bool = True) -> list[int]:
     raise ValueError("prompt must be a string, a list of chat messages, or a list of token ids")
 
 
+def _check_message(i: int, m: dict) -> dict:
+    role, content = m.get("role"), m.get("content")
+    if not isinstance(role, str) or not isinstance(content, str):
+        raise ValueError(f"prompt: message {i} needs a string 'role' and a string 'content'")
+    check_unicode(content)
+    return {"role": role, "content": content}
+
+
 def check_unicode(text: str) -> None:
     """Raise ValueError for text the tokenizer cannot take (lone surrogates from broken UTF-16)."""
     try:
@@ -97,16 +111,62 @@ def check_unicode(text: str) -> None:
         raise ValueError(f"prompt is not valid Unicode text ({e.reason} at character {e.start})") from None
 
 
-def _apply_chat(lm: LoadedModel, messages: list[dict], text: str | None) -> list[int]:
-    tok = lm.tokenizer
-    if tok is None:
+def _tokenizer(lm: LoadedModel):
+    if lm.tokenizer is None:
         raise ValueError("this model has no tokenizer: pass the prompt as a list of token ids")
-    if getattr(tok, "chat_template", None):
+    return lm.tokenizer
+
+
+def _text_ids(lm: LoadedModel, text: str, add_special_tokens: bool) -> list[int]:
+    """Ids of user text; special-token strings in it stay text (split_special_tokens)."""
+    out = _tokenizer(lm)(text, add_special_tokens=add_special_tokens, split_special_tokens=True)
+    return [int(i) for i in out["input_ids"]]
+
+
+def _chat_ids(lm: LoadedModel, messages: list[dict]) -> list[int]:
+    """The chat template's own parts tokenized with their special tokens, each message's content as text.
+
+    Content without special-token strings is tokenized exactly as `apply_chat_template` does. Otherwise
+    the template is rendered with a random marker in place of each content; the text between the
+    markers is the template's, the contents are tokenized on their own (split_special_tokens), so a
+    visitor's "<|im_end|><|im_start|>system ..." cannot open a turn of its own.
+    """
+    tok = _tokenizer(lm)
+    if not getattr(tok, "chat_template", None):
+        return _text_ids(lm, "\n".join(m["content"] for m in messages), add_special_tokens=True)
+    if not any(_has_special(tok, m["content"]) for m in messages):  # as apply_chat_template tokenizes
         out = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
         ids = out["input_ids"] if hasattr(out, "keys") else out
         return [int(i) for i in (ids[0] if ids and isinstance(ids[0], list) else ids)]
-    joined = text if text is not None else "\n".join(str(m.get("content", "")) for m in messages)
-    return list(tok(joined, add_special_tokens=True)["input_ids"])
+    nonce = uuid.uuid4().hex
+    marks = [f"\x02{nonce}-{i}\x03" for i in range(len(messages))]
+    marked = [{**m, "content": mark} for m, mark in zip(messages, marks, strict=True)]
+    rendered = tok.apply_chat_template(marked, add_generation_prompt=True, tokenize=False)
+    trims = _template_trims(tok)
+    ids: list[int] = []
+    for m, mark in zip(messages, marks, strict=True):
+        head, found, rendered = rendered.partition(mark)
+        if not found:
+            raise ValueError("prompt: this model's chat template drops message content; pass token ids")
+        ids += tok(head, add_special_tokens=False)["input_ids"]
+        content = m["content"].strip() if trims else m["content"]
+        ids += _text_ids(lm, content, add_special_tokens=False)
+    ids += tok(rendered, add_special_tokens=False)["input_ids"]
+    return [int(i) for i in ids]
+
+
+def _has_special(tok, text: str) -> bool:
+    """Does `text` hold the string of one of the tokenizer's special (control) tokens?"""
+    added = getattr(tok, "added_tokens_decoder", {}) or {}
+    specials = {t.content for t in added.values() if t.special} | set(tok.all_special_tokens)
+    return any(s and s in text for s in specials)
+
+
+def _template_trims(tok) -> bool:
+    """Does the chat template strip whitespace around a message's content (Llama 3 does)?"""
+    probe = "\x02probe\x03"
+    rendered = tok.apply_chat_template([{"role": "user", "content": f" {probe} "}], tokenize=False)
+    return f" {probe} " not in rendered
 
 
 def check_request(lm: LoadedModel, prompt_ids: list[int], max_new_tokens) -> None:
@@ -135,19 +195,59 @@ def _token_texts(lm: LoadedModel, ids: list[int]) -> list[str]:
     return [lm.tokenizer.decode([i]) for i in ids]
 
 
-def _run(lm, runner: LazyRunner, prompt_ids, max_new_tokens, eos: set[int]) -> Iterator:
-    """Yield (step, token_id, logits, step_trace, seconds) for every step, greedy decoding."""
+def check_forced(lm: LoadedModel, forced_tokens, max_new_tokens: int) -> list[int] | None:
+    """Validate teacher-forcing ids: a non-empty list of vocabulary ids, at most max_new_tokens."""
+    if forced_tokens is None:
+        return None
+    if isinstance(forced_tokens, torch.Tensor):
+        forced_tokens = forced_tokens.reshape(-1).tolist()
+    if not isinstance(forced_tokens, (list, tuple)) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in forced_tokens
+    ):
+        raise ValueError("forced_tokens must be a list of token ids (integers)")
+    if not forced_tokens:
+        raise ValueError("forced_tokens is empty: give at least one token id, or None")
+    if len(forced_tokens) > max_new_tokens:
+        raise ValueError(
+            f"forced_tokens has {len(forced_tokens)} ids, more than max_new_tokens ({max_new_tokens})"
+        )
+    vocab = lm.config.vocab_size
+    if min(forced_tokens) < 0 or max(forced_tokens) >= vocab:
+        raise ValueError(f"forced_tokens: token ids must be in [0, {vocab - 1}]")
+    return list(forced_tokens)
+
+
+def _run(lm, runner: LazyRunner, prompt_ids, steps: int, eos: set[int], forced) -> Iterator:
+    """Yield (step, token_id, logits, step_trace, seconds) for every step.
+
+    Greedy decoding; with `forced` (teacher forcing) the token fed to the next step is forced[step]
+    instead of the argmax, and the run takes exactly len(forced) steps.
+    """
     ids = torch.tensor(prompt_ids, dtype=torch.long, device=lm.device)
     with torch.inference_mode():
-        for step in range(max_new_tokens):
+        for step in range(steps):
             t0 = time.perf_counter()
             logits, step_trace = runner.step(ids)
-            token = int(logits.argmax())
+            token = int(logits.argmax()) if forced is None else forced[step]
             seconds = time.perf_counter() - t0
             yield step, token, logits, step_trace, seconds
-            if token in eos:
+            if forced is None and token in eos:
                 return
             ids = torch.tensor([token], dtype=torch.long, device=lm.device)
+
+
+def _new_trace(lm: LoadedModel, config: LazyConfig, prompt_ids: list[int]) -> Trace:
+    return Trace(
+        num_layers=lm.num_layers,
+        prompt_len=len(prompt_ids),
+        tokens=_token_texts(lm, prompt_ids),
+        schedule=[[layer, k] for layer, k in config.schedule],
+        strategy=config.strategy,
+        variant=config.variant,
+        model=lm.name,
+        config_name=config.name,
+        config_label=config.label,
+    )
 
 
 def generate_stream(
@@ -159,32 +259,30 @@ def generate_stream(
     return_logits: bool = False,
     chat: bool = True,
     seed: int = 0,
+    forced_tokens=None,
     should_stop=None,
+    scan: bool = False,
     _text: bool = True,
 ) -> Iterator[StreamUpdate]:
     """Generate, yielding one StreamUpdate per step; the last one has done=True and the result.
 
+    forced_tokens: teacher forcing: feed these ids instead of the argmax (one step per id; the
+        result's token_ids are these ids and its logits the model's predictions on that context).
     should_stop: optional callable checked after each step; True ends the run cleanly.
+    scan: also score every layer at prefill with the paper's importance (the layer scan; pruning
+        off only): `result.scan`, (L, prompt_len).
     """
     config = (config or LazyConfig.preset("baseline")).resolved(lm.num_layers)
     prompt_ids = encode_prompt(lm, prompt, chat=chat)
     check_request(lm, prompt_ids, max_new_tokens)
-    trace = None
-    if instrument:
-        trace = Trace(
-            num_layers=lm.num_layers,
-            prompt_len=len(prompt_ids),
-            tokens=_token_texts(lm, prompt_ids),
-            schedule=[[layer, k] for layer, k in config.schedule],
-            strategy=config.strategy,
-            variant=config.variant,
-            model=lm.name,
-            config_name=config.name,
-        )
+    forced = check_forced(lm, forced_tokens, max_new_tokens)
+    steps = len(forced) if forced is not None else max_new_tokens
+    trace = _new_trace(lm, config, prompt_ids) if instrument else None
+    capacity = len(prompt_ids) + max_new_tokens
+    runner = LazyRunner(lm, config, capacity, instrument=instrument, seed=seed, scan=scan)
     tokens, step_logits, timings = [], [], Timings()
-    runner = LazyRunner(lm, config, len(prompt_ids) + max_new_tokens, instrument=instrument, seed=seed)
     start, stopped, eos = time.perf_counter(), "length", lm.eos_ids
-    for step, token, logits, step_trace, seconds in _run(lm, runner, prompt_ids, max_new_tokens, eos):
+    for step, token, logits, step_trace, seconds in _run(lm, runner, prompt_ids, steps, eos, forced):
         tokens.append(token)
         timings.step_s.append(seconds)
         if step == 0:
@@ -194,13 +292,14 @@ def generate_stream(
         if trace is not None:
             trace.steps.append(step_trace)
             trace.tokens.append(_token_texts(lm, [token])[0])
-        if token in eos:
+        last = len(tokens) == steps or (forced is None and token in eos)
+        if last and token in eos:
             stopped = "eos"
-        elif should_stop is not None and len(tokens) < max_new_tokens and should_stop():
+        elif not last and should_stop is not None and should_stop():
             stopped = "cancelled"
         text = _decode(lm, tokens) if _text else ""
         update = StreamUpdate(step, token, text, seconds, trace, logits if return_logits else None)
-        if stopped != "length" or len(tokens) == max_new_tokens:
+        if last or stopped == "cancelled":
             break
         yield update
     timings.total_s = time.perf_counter() - start
@@ -215,9 +314,15 @@ def generate_stream(
         logits=torch.stack(step_logits) if return_logits else None,
         trace=trace,
         stopped=stopped,
+        scan=_scan_array(runner) if scan else None,
     )
     update.done, update.result = True, result
     yield update
+
+
+def _scan_array(runner: LazyRunner) -> np.ndarray:
+    """(L, prompt_len) float32 from the runner's per-layer prefill scores."""
+    return torch.stack([runner.layer_scan[i] for i in range(runner.L)]).float().cpu().numpy()
 
 
 def generate(
@@ -229,20 +334,18 @@ def generate(
     return_logits: bool = False,
     chat: bool = True,
     seed: int = 0,
+    forced_tokens=None,
+    scan: bool = False,
 ) -> GenerationResult:
-    """Greedy generation with LazyLLM (or the exact baseline when the config prunes nothing)."""
+    """Greedy generation with LazyLLM (or the exact baseline when the config prunes nothing).
+
+    forced_tokens: teacher forcing (see generate_stream); with pruning off the forced logits equal
+    the free-running ones wherever the fed tokens are the argmax.
+    """
     updates = generate_stream(
-        lm,
-        prompt,
-        config,
-        max_new_tokens,
-        instrument,
-        return_logits,
-        chat,
-        seed,
-        should_stop=None,
-        _text=False,
-    )
+        lm, prompt, config, max_new_tokens, instrument, return_logits, chat, seed,
+        forced_tokens=forced_tokens, scan=scan, _text=False,
+    )  # fmt: skip
     for update in updates:
         if update.done:
             return update.result

@@ -39,10 +39,6 @@ class LoadedModel:
         return self.model.config
 
     @property
-    def family(self) -> str:
-        return self.config.model_type
-
-    @property
     def num_layers(self) -> int:
         return self.config.num_hidden_layers
 
@@ -86,10 +82,24 @@ def embedded_model_path() -> Path | None:
     return folder if (folder / EMBEDDED_FILE).is_file() else None
 
 
+def _own_aligned_memory(model: torch.nn.Module) -> None:
+    """Copy weights that sit at unaligned CPU addresses into fresh (64-byte aligned) memory.
+
+    Safetensors files are memory-mapped, so their tensors start at 8-byte offsets; the BLAS kernels
+    take other code paths for unaligned data, and the same weights then gave logits up to 3e-5 apart
+    depending on the file they came from (the embedded GGUF vs its safetensors copy). Aligned, every
+    load of the same weights computes bitwise the same logits.
+    """
+    for p in model.parameters():
+        if p.device.type == "cpu" and p.data_ptr() % 64:
+            p.data = p.data.clone()
+
+
 def _finish(model, tokenizer, name: str, dtype=None, device=None) -> LoadedModel:
     check_supported(model.config)
     if dtype is not None or device is not None:
         model = model.to(device=device, dtype=dtype)
+    _own_aligned_memory(model)
     model.eval()
     model.requires_grad_(False)
     return LoadedModel(model=model, tokenizer=tokenizer, name=name)

@@ -8,6 +8,7 @@ eager attention). Selection keeps the top-k percentile of the tokens entering th
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -72,3 +73,53 @@ def select_random(
     priority = torch.rand(scores.shape[0], generator=generator).to(scores.device)
     priority = priority.masked_fill(protect, float("inf"))
     return top_k(priority, k).sort().values
+
+
+@dataclass
+class Scorer:
+    """Importance of the tokens entering a pruning layer (§3.2, Eq. 1), and those never pruned.
+
+    The paper's method is window = 1, pool = 1, sinks = 0: the last token's query alone judges, and
+    only the last token is protected. Variants beyond the paper (one scorer, three knobs): `window`
+    averages over the queries of the last `window` context tokens (kept across steps, per layer),
+    `pool` max-pools scores over neighbours, `sinks` always keeps the first tokens.
+    """
+
+    window: int = 1
+    pool: int = 1
+    sinks: int = 0
+    _recent: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False)
+
+    def queries(self, layer: int, q: torch.Tensor, pos: torch.Tensor, n: int):
+        """The judging queries: (1, H, w, hd) and their positions (w,).
+
+        q: (1, H, m, hd) the queries computed at this layer in this step, at positions pos (m,).
+        """
+        w = self.window
+        if w == 1:
+            return q[:, :, -1:], pos[-1:]
+        recent = pos >= n - w
+        q_new, p_new = q[:, :, recent], pos[recent]
+        if layer in self._recent:  # queries of earlier steps that are still among the last w
+            q_old, p_old = self._recent[layer]
+            q_new, p_new = torch.cat([q_old, q_new], dim=2)[:, :, -w:], torch.cat([p_old, p_new])[-w:]
+        self._recent[layer] = (q_new, p_new)
+        return q_new, p_new
+
+    def score(self, layer, q, pos, keys, k_pos, sel, n: int, scaling: float) -> torch.Tensor:
+        """float32 (s,): importance of the selected tokens `sel`, in position order.
+
+        keys: (1, Hkv, s, hd) in cache order, at positions k_pos (s,), the same set as sel.
+        """
+        q_s, q_pos = self.queries(layer, q, pos, n)
+        scores = importance(q_s, q_pos, keys, k_pos, scaling)  # (s,) in key order
+        if not torch.equal(k_pos, sel):
+            scores = scores[torch.argsort(k_pos)]  # cache order -> position order
+        return pool_scores(scores, self.pool)
+
+    def protected(self, sel: torch.Tensor, n: int) -> torch.Tensor:
+        """bool (s,): never pruned: the last token (paper), and the variants' window and sinks."""
+        keep = sel >= n - self.window
+        if self.sinks:
+            keep |= sel < self.sinks
+        return keep

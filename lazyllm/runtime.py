@@ -24,7 +24,8 @@ from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, repea
 from .cache import AuxCache, LayerKV
 from .config import LazyConfig
 from .model import LoadedModel
-from .pruning import importance, pool_scores, select_random, select_top
+from .pruning import Scorer, importance
+from .strategies import make_strategy
 from .trace import StepTrace, round_scores
 
 
@@ -64,7 +65,9 @@ def causal_attention(q, k, v, q_pos, k_pos, scaling, mode: str, window: int | No
 class LazyRunner:
     """Runs the steps of one generation; owns its KV caches, Aux Cache and (optional) trace."""
 
-    def __init__(self, lm: LoadedModel, config: LazyConfig, capacity: int, instrument: bool = False, seed=0):
+    def __init__(
+        self, lm: LoadedModel, config: LazyConfig, capacity: int, instrument: bool = False, seed=0, scan=False
+    ):
         self.lm, self.cfg, self.instrument = lm, config.resolved(lm.num_layers), instrument
         base = lm.model.model
         self.embed, self.layers, self.norm = base.embed_tokens, base.layers, base.norm
@@ -78,9 +81,12 @@ class LazyRunner:
         positions = torch.arange(capacity, device=dev)[None]
         self.cos, self.sin = base.rotary_emb(torch.empty(1, dtype=dt, device=dev), positions)  # (1, cap, hd)
         self.sliding = getattr(c, "sliding_window", None) if c.model_type == "mistral" else None
-        self.generator = torch.Generator().manual_seed(int(seed))
-        self.qwin: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # scoring window (variant)
-        self.static_keep: dict[int, torch.Tensor] = {}  # the static baseline's frozen selections
+        self.scorer = Scorer(self.cfg.window, self.cfg.pool, self.cfg.sinks)
+        self.strategy = make_strategy(self.cfg.strategy, seed)
+        if scan and self.prunes:
+            raise ValueError("scan: the layer scan scores every layer without pruning; use the baseline config")
+        self.scan = scan
+        self.layer_scan: dict[int, torch.Tensor] = {}  # layer -> (prompt_len,) importance at prefill
         self.n = 0  # context length after the current step
         self.step_index = -1
         self.prompt_len = 0
@@ -120,56 +126,16 @@ class LazyRunner:
 
     # --- score -> select -> prune -> Aux Cache -> revive -------------------------------------------
 
-    def scoring_queries(self, layer_idx: int, q: torch.Tensor, flow: Flow):
-        """Queries that judge importance: the last token's (paper), or the last `window` tokens'."""
-        w = self.cfg.window
-        if w == 1:
-            return q[:, :, -1:], flow.pos[-1:]
-        recent = flow.pos >= self.n - w
-        q_new, p_new = q[:, :, recent], flow.pos[recent]
-        if layer_idx in self.qwin:
-            q_old, p_old = self.qwin[layer_idx]
-            q_new, p_new = torch.cat([q_old, q_new], dim=2)[:, :, -w:], torch.cat([p_old, p_new])[-w:]
-        self.qwin[layer_idx] = (q_new, p_new)
-        return q_new, p_new
-
     def score(self, layer_idx: int, q, keys, k_pos, flow: Flow) -> torch.Tensor:
         """Importance of each selected token at this layer (§3.2, Eq. 1); float32 (s,) in sel order."""
-        q_s, q_pos = self.scoring_queries(layer_idx, q, flow)
-        attn = self.layers[layer_idx].self_attn
-        scores = importance(q_s, q_pos, keys, k_pos, attn.scaling)  # (s,) in key order
-        if not torch.equal(k_pos, flow.sel):
-            scores = scores[torch.argsort(k_pos)]  # cache order -> position order
-        return pool_scores(scores, self.cfg.pool)
-
-    def protected(self, sel: torch.Tensor) -> torch.Tensor:
-        """bool (s,): never pruned: the last token (paper), and the variants' sinks and window."""
-        keep = sel >= self.n - max(self.cfg.window, 1)
-        if self.cfg.sinks:
-            keep |= sel < self.cfg.sinks
-        return keep
+        scaling = self.layers[layer_idx].self_attn.scaling
+        return self.scorer.score(layer_idx, q, flow.pos, keys, k_pos, flow.sel, self.n, scaling)
 
     def select(self, layer_idx: int, scores: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
-        """Positions kept after this layer, sorted, by the configured strategy."""
-        keep_fraction, protect = self.schedule[layer_idx], self.protected(sel)
-        strategy = self.cfg.strategy
-        if strategy == "random":
-            return sel[select_random(scores, protect, keep_fraction, self.generator)]
-        if strategy == "static":
-            return self.select_static(layer_idx, scores, sel, keep_fraction, protect)
-        return sel[select_top(scores, protect, keep_fraction)]
-
-    def select_static(self, layer_idx, scores, sel, keep_fraction, protect) -> torch.Tensor:
-        """Static pruning (paper Table 1): ranked once, at prefill, by the first pruning layer's
-        attention; the same prompt tokens stay pruned at every later step (never revived)."""
-        if self.step_index > 0:
-            return sel[torch.isin(sel, self.static_keep[layer_idx]) | (sel >= self.prompt_len)]
-        if not self.static_keep:
-            self.static_rank = torch.full((self.n,), float("-inf"), device=sel.device)
-            self.static_rank[sel] = scores
-        kept = sel[select_top(self.static_rank[sel], protect, keep_fraction)]
-        self.static_keep[layer_idx] = kept
-        return kept
+        """Positions kept after this layer, sorted: the strategy's choice (strategies.py)."""
+        protect = self.scorer.protected(sel, self.n)
+        prefill = self.step_index == 0
+        return self.strategy.select(layer_idx, scores, sel, self.schedule[layer_idx], protect, prefill)
 
     def prune_and_revive(self, layer_idx: int, flow: Flow, keep: torch.Tensor) -> tuple[Flow, torch.Tensor]:
         """Prune the flow to `keep`; store pruned hidden states; revive what layer l+1 lacks.
@@ -218,6 +184,8 @@ class LazyRunner:
         flow = Flow(pos=flow.pos, h=h, sel=flow.sel)
         if rec is not None:
             rec.computed[layer_idx] = flow.pos
+        if self.scan and self.step_index == 0:
+            self.layer_scan[layer_idx] = self.score_last(layer_idx, q, flow.pos, keys, k_pos)
         if self.prunes and layer_idx in self.schedule:
             scores = self.score(layer_idx, q, keys, k_pos, flow)
             keep = self.select(layer_idx, scores, flow.sel)
@@ -227,6 +195,11 @@ class LazyRunner:
             if rec is not None and revived.shape[0]:
                 rec.revived[layer_idx + 1] = revived
         return flow
+
+    def score_last(self, layer_idx: int, q, pos, keys, k_pos) -> torch.Tensor:
+        """The paper's importance at any layer (layer scan, no pruning): float32 (n,) by position."""
+        scaling = self.layers[layer_idx].self_attn.scaling
+        return importance(q[:, :, -1:], pos[-1:], keys, k_pos, scaling)  # prefill: keys in position order
 
     # --- counters ------------------------------------------------------------------------------
 

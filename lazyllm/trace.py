@@ -1,6 +1,6 @@
 """The Trace of an instrumented run: every decision LazyLLM made, step by step and layer by layer.
 
-Field names are a contract (DESIGN.md §2): the app, the CLI and outside scripts read them.
+Field names are a contract (README, "The trace"): the app, the CLI and outside scripts read them.
 At step t the context holds the prompt and the t tokens generated before it: n = prompt_len + t,
 and position n - 1 is the step's last token. Step 0 is prefill.
 """
@@ -103,6 +103,7 @@ class Trace:
     variant: str = "paper"
     model: str = ""
     config_name: str = "custom"
+    config_label: str = ""  # LazyConfig.label: the preset, or what a custom config changed
 
     def to_dict(self) -> dict:
         return {
@@ -115,6 +116,7 @@ class Trace:
             "variant": self.variant,
             "model": self.model,
             "config_name": self.config_name,
+            "config_label": self.config_label,
             "steps": [s.to_dict() for s in self.steps],
         }
 
@@ -123,6 +125,11 @@ class Trace:
 
     @classmethod
     def from_dict(cls, d: dict) -> Trace:
+        version = d.get("version", TRACE_VERSION)
+        if version != TRACE_VERSION:
+            raise ValueError(
+                f"trace: version {str(version)[:20]!r} is not supported (this lazyllm reads version {TRACE_VERSION})"
+            )
         trace = cls(
             num_layers=int(d["num_layers"]),
             prompt_len=int(d["prompt_len"]),
@@ -133,6 +140,7 @@ class Trace:
             variant=str(d.get("variant", "paper")),
             model=str(d.get("model", "")),
             config_name=str(d.get("config_name", "custom")),
+            config_label=str(d.get("config_label", "")),
         )
         trace.validate()
         return trace
@@ -205,10 +213,6 @@ class Trace:
     @property
     def num_steps(self) -> int:
         return len(self.steps)
-
-    @property
-    def generated_ids(self) -> list[int]:
-        return [s.token_id for s in self.steps]
 
     def prompt_compute_fraction(self) -> float:
         """(prompt token, layer) computations over the generation / the baseline's (L * prompt_len)."""
