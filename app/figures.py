@@ -1,11 +1,17 @@
-"""Pure `Trace -> go.Figure` (or HTML / table rows) functions: what the app draws.
+"""Pure `Trace -> go.Figure` (or table rows) functions: what the app draws.
 
-Nothing here touches a model or Gradio. Every function takes a `lazyllm.trace.Trace` (and plain
-arguments) and returns a figure, a string or rows, so each can be tested on a synthetic trace and
-one failing view cannot break the others (the UI wraps each call, see `safe_figure`).
+Nothing here touches a model or Gradio. Every function takes a `lazyllm.Trace` (or a Comparison, a
+LayerScan, rows) and plain arguments and returns a figure or rows, so each can be tested on a
+synthetic trace, and one failing view cannot break the others (the UI wraps each call:
+`views.safe`).
 
-Token axis: beyond `MAX_COLS` tokens the survival heatmap groups neighbouring tokens into bins and
-shows each bin's most notable state, so a 8k-token prompt still sends a small payload.
+Budgets: a figure never draws more than CELL_BUDGET heatmap cells or MAX_PANELS panels. Beyond that,
+neighbouring tokens (or steps) are grouped into bins, each showing the bin's most notable value, and
+the title says so; a trace with thousands of layers still costs a small, bounded payload.
+
+Layer numbering, the same in every view: a token "pruned after layer l" is not computed from layer
+l+1 on; its hidden state waits in the Aux Cache of layer l, and a revival computes it again from
+layer l+1.
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ NOT_SELECTED, KV_REUSED, COMPUTED, REVIVED = 0, 1, 2, 3
 STATE_NAMES = ("not selected", "KV reused", "computed", "revived from Aux Cache")
 # Okabe-Ito palette: distinguishable with the common colour-vision deficiencies.
 STATE_COLORS = ("#e9e9e9", "#56B4E9", "#0072B2", "#E69F00")
-BASE_COLOR, LAZY_COLOR, SPAN_COLOR = "#999999", "#0072B2", "#D55E00"
-MAX_COLS = 1200
+BASE_COLOR, LAZY_COLOR, SPAN_COLOR, OK_COLOR = "#999999", "#0072B2", "#D55E00", "#009E73"
+MAX_COLS = 1200  # token columns of a heatmap at most
+CELL_BUDGET = 60_000  # heatmap cells at most
+MAX_PANELS = 8  # importance panels (pruning layers) at most
 FONT = dict(family="Inter, system-ui, sans-serif", size=12)
 
 Span = tuple[int, int] | None  # [start, end) token positions
@@ -34,7 +42,7 @@ def _layout(fig: go.Figure, title: str, height: int = 320, **kw) -> go.Figure:
     fig.update_layout(
         title=dict(text=title, x=0.01, font=dict(size=14)),
         height=height,
-        margin=dict(l=56, r=16, t=44, b=40),
+        margin=dict(l=56, r=16, t=48, b=40),
         template="plotly_white",
         font=FONT,
         **kw,
@@ -42,21 +50,26 @@ def _layout(fig: go.Figure, title: str, height: int = 320, **kw) -> go.Figure:
     return fig
 
 
-def error_figure(title: str, message: str) -> go.Figure:
-    """A figure that says what went wrong, shown in place of a view whose function failed."""
+def _message(title: str, message: str, color: str = "#666", height: int = 200) -> go.Figure:
     fig = go.Figure()
-    fig.add_annotation(text=html.escape(message)[:300], showarrow=False, font=dict(color="#b00020"))
+    fig.add_annotation(text=html.escape(message)[:300], showarrow=False, font=dict(color=color))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    return _layout(fig, f"{title}: could not draw", height=200)
+    return _layout(fig, html.escape(title), height=height)
+
+
+def error_figure(title: str, message: str) -> go.Figure:
+    """A figure that says what went wrong, shown in place of a view whose function failed."""
+    return _message(f"{title}: could not draw", message, color="#b00020")
 
 
 def empty_figure(title: str, message: str = "Run a prompt or load a trace to see this view.") -> go.Figure:
-    fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, font=dict(color="#666"))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _layout(fig, title, height=200)
+    return _message(title, message)
+
+
+def pending_figure(title: str) -> go.Figure:
+    """Shown while a run is in progress, in place of a view it has not reached yet."""
+    return _message(title, "Pending: this view fills in when the run gets there.", color="#0072B2")
 
 
 def token_label(text: str, limit: int = 24, escape: bool = True) -> str:
@@ -77,6 +90,26 @@ def clamp_span(trace, span: Span, step: int) -> Span:
     n = trace.prompt_len + step
     a, b = max(0, int(span[0])), min(n, int(span[1]))
     return (a, b) if b > a else None
+
+
+def bin_width(n: int, rows: int = 1, max_cols: int = MAX_COLS, budget: int = CELL_BUDGET) -> int:
+    """Columns grouped per heatmap column so that rows x columns stays within the budget."""
+    cols = max(1, min(max_cols, budget // max(rows, 1)))
+    return max(1, math.ceil(n / cols))
+
+
+def _bin(a: np.ndarray, width: int, fill, reduce=np.max) -> np.ndarray:
+    """Reduce groups of `width` columns of a 2-D array (the last group padded with `fill`)."""
+    if width == 1:
+        return a
+    rows, n = a.shape
+    pad = (-n) % width
+    padded = np.concatenate([a, np.full((rows, pad), fill, dtype=a.dtype)], axis=1)
+    return reduce(padded.reshape(rows, -1, width), axis=2)
+
+
+def _binned(title: str, width: int, what: str = "tokens") -> str:
+    return title if width == 1 else f"{title} (each column = {width} {what})"
 
 
 # --- token survival -----------------------------------------------------------------------------
@@ -103,77 +136,46 @@ def layer_scores(trace, step: int) -> np.ndarray:
     return out
 
 
-def bin_columns(n: int, max_cols: int = MAX_COLS) -> int:
-    """Tokens per heatmap column: 1 up to `max_cols` tokens, more beyond."""
-    return max(1, math.ceil(n / max_cols))
-
-
-def _bin_max(a: np.ndarray, width: int, fill) -> np.ndarray:
-    """Max over groups of `width` columns of a 2-D array (the last group padded with `fill`)."""
-    if width == 1:
-        return a
-    rows, n = a.shape
-    pad = (-n) % width
-    padded = np.concatenate([a, np.full((rows, pad), fill, dtype=a.dtype)], axis=1)
-    return padded.reshape(rows, -1, width).max(axis=2)
-
-
-def _column_labels(trace, n: int, width: int) -> list[str]:
-    if width == 1:
-        return [f"{i} {token_label(trace.tokens[i], 16)}" for i in range(n)]
-    return [f"{a}-{min(a + width, n) - 1}" for a in range(0, n, width)]
-
-
 def survival_heatmap(trace, step: int, span: Span = None, max_cols: int = MAX_COLS) -> go.Figure:
     """Layer x token heatmap of one step, each cell coloured by its state (LazyLLM Fig. 4)."""
     step = clamp_step(trace, step)
     states = survival_states(trace, step)
     L, n = states.shape
-    width = bin_columns(n, max_cols)
-    z = _bin_max(states, width, NOT_SELECTED)
-    scores = layer_scores(trace, step)
-    if width > 1:
-        scores = _bin_max(np.nan_to_num(scores, nan=-1.0), width, -1.0)
-        scores = np.where(scores < 0, np.nan, scores)
-    score_txt = np.where(np.isnan(scores), "–", np.char.mod("%.3g", np.nan_to_num(scores)))
-    labels = _column_labels(trace, n, width)
+    width = bin_width(n, L, max_cols)
+    z = _bin(states, width, NOT_SELECTED)
+    scores = _bin(np.nan_to_num(layer_scores(trace, step), nan=-1.0), width, -1.0)
+    score_txt = np.where(scores < 0, "–", np.char.mod("%.3g", np.maximum(scores, 0)))
+    starts = np.arange(0, n, width)
+    if width == 1:
+        names = [token_label(trace.tokens[i], 16) for i in starts]
+        hover = "token %{x} “%{text}”<br>layer %{y}<br>score %{customdata}<extra></extra>"
+    else:
+        names = [f"{a}-{min(a + width, n) - 1}" for a in starts]
+        hover = "tokens %{text}<br>layer %{y}<br>top score %{customdata}<extra></extra>"
     colorscale = []
     for i, c in enumerate(STATE_COLORS):
         colorscale += [[i / 4, c], [(i + 1) / 4, c]]
     fig = go.Figure(
         go.Heatmap(
-            z=z,
-            x=labels,
-            y=list(range(L)),
-            customdata=score_txt,
-            zmin=-0.5,
-            zmax=3.5,
-            colorscale=colorscale,
+            z=z, x=starts, y=np.arange(L), customdata=score_txt, text=np.tile(names, (L, 1)),
+            zmin=-0.5, zmax=3.5, colorscale=colorscale, hovertemplate=hover, ygap=1 if L <= 40 else 0,
             colorbar=dict(tickvals=[0, 1, 2, 3], ticktext=list(STATE_NAMES), len=0.9, thickness=12),
-            hovertemplate="token %{x}<br>layer %{y}<br>score %{customdata}<extra></extra>",
-            ygap=1 if L <= 40 else 0,
         )
-    )
+    )  # fmt: skip
     span = clamp_span(trace, span, step)
     if span:
-        a, b = span[0] // width, (span[1] - 1) // width + 1
-        fig.add_vrect(x0=a - 0.5, x1=b - 0.5, line=dict(color=SPAN_COLOR, width=2), layer="above")
-    prompt_col = trace.prompt_len / width - 0.5
+        x0, x1 = (span[0] // width) * width - width / 2, ((span[1] - 1) // width) * width + width / 2
+        fig.add_vrect(x0=x0, x1=x1, line=dict(color=SPAN_COLOR, width=2), layer="above")
+        fig.add_scatter(
+            x=[None], y=[None], mode="markers", name="focus span (outlined)",
+            marker=dict(symbol="square-open", color=SPAN_COLOR, size=12),
+        )  # fmt: skip
     if step > 0:
-        fig.add_vline(x=prompt_col, line=dict(color="#444", width=1, dash="dot"))
-    unit = "token" if width == 1 else f"token bin ({width} tokens each)"
-    what = "prefill" if step == 0 else f"decode step {step}"
-    _layout(fig, f"Token survival at {what}: which tokens each layer sees", height=360)
-    ticks = labels[:: max(1, len(labels) // 12)]
-    fig.update_xaxes(
-        title=f"{unit} position",
-        showgrid=False,
-        type="category",
-        tickmode="array",
-        tickvals=ticks,
-        ticktext=[t.split(" ")[0].split("-")[0] for t in ticks],
-        tickangle=0,
-    )
+        fig.add_vline(x=trace.prompt_len - 0.5, line=dict(color="#444", width=1, dash="dot"))
+    what = "prefill (step 0)" if step == 0 else f"decode step {step}"
+    _layout(fig, _binned(f"Token survival at {what}", width), height=380,
+            legend=dict(orientation="h", y=-0.22))  # fmt: skip
+    fig.update_xaxes(title="token position", showgrid=False)
     fig.update_yaxes(title="layer", autorange=True, showgrid=False)
     return fig
 
@@ -197,14 +199,13 @@ def selected_per_layer(trace, step: int) -> go.Figure:
         x=layers, y=counts, name="selected (attended)", line=dict(color=LAZY_COLOR, shape="hv", width=4)
     )
     fig.add_scatter(
-        x=layers,
-        y=computed,
-        name="computed this step",
+        x=layers, y=computed, name="computed this step",
         line=dict(color=STATE_COLORS[REVIVED], shape="hv", width=2, dash="dot"),
-    )
-    for layer, _keep in trace.schedule:
+    )  # fmt: skip
+    for layer, _keep in trace.schedule[: MAX_PANELS * 8]:
         fig.add_vline(x=layer + 0.5, line=dict(color="#bbb", width=1))
-    _layout(fig, "Tokens per layer", height=300, legend=dict(orientation="h", y=-0.25))
+    _layout(fig, "Tokens per layer (grey lines: pruning after that layer)", height=300,
+            legend=dict(orientation="h", y=-0.25))  # fmt: skip
     fig.update_xaxes(title="layer")
     fig.update_yaxes(title="tokens", rangemode="tozero")
     return fig
@@ -218,7 +219,7 @@ def threshold(scores: np.ndarray, keep: float) -> float:
     entering = scores[~np.isnan(scores)]
     if entering.size == 0:
         return float("nan")
-    k = max(1, math.ceil(keep * entering.size))
+    k = max(1, math.ceil(keep * entering.size - 1e-9))
     return float(np.sort(entering)[::-1][k - 1])
 
 
@@ -226,7 +227,7 @@ def top_tokens(trace, step: int, top_k: int = 8) -> list[list]:
     """Rows [layer, rank, position, token, score] of the highest-scoring tokens per pruning layer."""
     step = clamp_step(trace, step)
     rows = []
-    for layer, sc in sorted(trace.steps[step].scores.items()):
+    for layer, sc in sorted(trace.steps[step].scores.items())[: MAX_PANELS * 4]:
         valid = np.flatnonzero(~np.isnan(sc))
         order = valid[np.argsort(-sc[valid], kind="stable")][:top_k]
         for rank, pos in enumerate(order, 1):
@@ -244,110 +245,86 @@ def importance_plot(trace, step: int, span: Span = None, top_k: int = 5, max_poi
     layers = sorted(s.scores)
     if not layers:
         return empty_figure("Importance", "No pruning layers in this run (baseline): nothing was scored.")
-    fig = make_subplots(rows=len(layers), cols=1, shared_xaxes=True, vertical_spacing=0.06)
-    for row, layer in enumerate(layers, 1):
+    shown = layers[:MAX_PANELS]
+    fig = make_subplots(rows=len(shown), cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    for row, layer in enumerate(shown, 1):
         _importance_row(fig, trace, s, layer, keep.get(layer, 1.0), row, top_k, max_points)
     span = clamp_span(trace, span, step)
     if span:
         fig.add_vrect(x0=span[0] - 0.5, x1=span[1] - 0.5, fillcolor=SPAN_COLOR, opacity=0.18, line_width=0)
-    _layout(
-        fig, "Importance: attention from the last token, per pruning layer", height=160 + 170 * len(layers)
-    )
+    what = "prefill" if step == 0 else f"decode step {step}"
+    title = f"Importance at {what}: attention from the last token, per pruning layer"
+    if len(shown) < len(layers):
+        title += f" (first {len(shown)} of {len(layers)} pruning layers)"
+    _layout(fig, title, height=170 + 180 * len(shown))
     fig.update_layout(
-        showlegend=True, legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right")
+        showlegend=True, legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1, xanchor="right")
     )
-    fig.update_xaxes(title="token position", row=len(layers), col=1)
+    fig.update_xaxes(title="token position", row=len(shown), col=1)
     return fig
 
 
 def _importance_row(fig, trace, s, layer, keep, row, top_k, max_points):
     sc = s.scores[layer]
     pos = np.flatnonzero(~np.isnan(sc))
-    survived = s.depth[pos] > layer + 1
+    entering = pos.size
     cut = threshold(sc, keep)
     if pos.size > max_points:  # keep the largest scores of each bin so peaks stay visible
         width = math.ceil(pos.size / max_points)
         pos = np.array([c[np.argmax(sc[c])] for c in np.array_split(pos, math.ceil(pos.size / width))])
-        survived = s.depth[pos] > layer + 1
+    survived = s.depth[pos] > layer + 1
     for mask, name, color in ((survived, "kept", LAZY_COLOR), (~survived, "pruned", "#bbbbbb")):
         p = pos[mask]
         fig.add_scattergl(
-            x=p,
-            y=np.maximum(sc[p], 1e-12),
-            mode="markers",
-            marker=dict(size=4, color=color),
-            name=name,
-            legendgroup=name,
-            showlegend=row == 1,
-            text=[token_label(trace.tokens[i], 20) for i in p],
-            hovertemplate="pos %{x} %{text}<br>score %{y:.3g}<extra>" + name + "</extra>",
-            row=row,
-            col=1,
-        )
+            x=p, y=np.maximum(sc[p], 1e-12), mode="markers", marker=dict(size=4, color=color), name=name,
+            legendgroup=name, showlegend=row == 1, text=[token_label(trace.tokens[i], 20) for i in p],
+            hovertemplate="pos %{x} %{text}<br>score %{y:.3g}<extra>" + name + "</extra>", row=row, col=1,
+        )  # fmt: skip
     if not math.isnan(cut):
-        fig.add_hline(y=max(cut, 1e-12), line=dict(color=SPAN_COLOR, dash="dash", width=1), row=row, col=1)
-    top = pos[np.argsort(-sc[pos], kind="stable")][:top_k]
-    for i in top:
+        fig.add_hline(
+            y=max(cut, 1e-12), line=dict(color=SPAN_COLOR, dash="dash", width=1), row=row, col=1,
+            annotation=dict(text=f"threshold: top {keep:.0%} of {entering} entering kept", font=dict(size=10),
+                            xanchor="right", x=1, bgcolor="rgba(255,255,255,0.7)"),
+        )  # fmt: skip
+    for i in pos[np.argsort(-sc[pos], kind="stable")][:top_k]:
         fig.add_annotation(
-            x=int(i),
-            y=math.log10(max(sc[i], 1e-12)),
-            text=token_label(trace.tokens[i], 12),
-            showarrow=False,
-            yshift=9,
-            font=dict(size=10, color="#333"),
-            row=row,
-            col=1,
-        )
-    fig.update_yaxes(
-        type="log", exponentformat="power", title=f"layer {layer}<br>keep {keep:.0%}", row=row, col=1
-    )
+            x=int(i), y=math.log10(max(sc[i], 1e-12)), text=token_label(trace.tokens[i], 12), showarrow=False,
+            yshift=9, font=dict(size=10, color="#333"), row=row, col=1,
+        )  # fmt: skip
+    fig.update_yaxes(type="log", exponentformat="power", title=f"layer {layer}", row=row, col=1)
 
 
-# --- the prompt as text -------------------------------------------------------------------------
+# --- the layer scan ---------------------------------------------------------------------------
 
 
-def _shade(value: float) -> str:
-    """Background for a value in [0, 1]: white to Okabe-Ito blue."""
-    v = min(max(value, 0.0), 1.0)
-    r, g, b = (int(255 + (c - 255) * v) for c in (0, 114, 178))
-    return f"rgb({r},{g},{b})"
-
-
-def token_values(trace, step: int, mode: str) -> np.ndarray:
-    """float [n] in [0, 1] used to shade tokens: survival depth / L, or log-scaled importance."""
-    s = trace.steps[step]
-    if mode == "depth" or not s.scores:
-        return s.depth / trace.num_layers
-    first = s.scores[min(s.scores)]
-    logs = np.log10(np.clip(np.nan_to_num(first, nan=0.0), 1e-9, None))
-    lo, hi = np.percentile(logs, 5), logs.max()
-    return (logs - lo) / (hi - lo) if hi > lo else np.zeros_like(logs)
-
-
-def prompt_html(trace, step: int, mode: str = "importance", span: Span = None, max_tokens: int = 2500) -> str:
-    """The context at `step` as HTML, each token shaded by importance (first pruning layer) or depth."""
-    step = clamp_step(trace, step)
-    s = trace.steps[step]
-    values = token_values(trace, step, mode)
-    span = clamp_span(trace, span, step)
-    scores = s.scores[min(s.scores)] if s.scores else np.full(s.n, np.nan)
-    parts = []
-    for i in range(min(s.n, max_tokens)):
-        text = html.escape(trace.tokens[i]).replace("\n", "⏎<br>")
-        color = "#fff" if values[i] > 0.6 else "#111"
-        outline = " lz-span" if span and span[0] <= i < span[1] else ""
-        gen = " lz-gen" if i >= trace.prompt_len else ""
-        tip = f"pos {i} · depth {int(s.depth[i])}/{trace.num_layers} · score {scores[i]:.3g}"
-        parts.append(
-            f'<span class="lz-tok{outline}{gen}" title="{tip}" '
-            f'style="background:{_shade(values[i])};color:{color}">{text}</span>'
-        )
-    more = f"<p><i>… {s.n - max_tokens} more tokens not shown</i></p>" if s.n > max_tokens else ""
-    legend = "importance at the first pruning layer" if mode != "depth" else "layers survived (depth)"
-    return (
-        f'<div class="lz-prompt"><div class="lz-legend">shading: {legend}; darker = higher · '
-        f"outlined: focus span</div>{''.join(parts)}{more}</div>"
-    )
+def scan_plot(scan, schedule: Sequence = (), title: str = "Layer scan") -> go.Figure:
+    """Where the focus span ranks at every layer (prefill, no pruning): the best and worst percentile
+    of its tokens (0% = most attended), the keep fraction, the attention share on the span."""
+    L = len(scan.best)
+    layers = np.arange(L)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_scatter(x=layers, y=scan.worst * 100, name="worst token of the span", mode="lines",
+                    line=dict(color=SPAN_COLOR, width=1), secondary_y=False)  # fmt: skip
+    fig.add_scatter(x=layers, y=scan.best * 100, name="best token of the span", mode="lines", fill="tonexty",
+                    line=dict(color=SPAN_COLOR, width=2), fillcolor="rgba(213,94,0,0.15)",
+                    secondary_y=False)  # fmt: skip
+    fig.add_bar(x=layers, y=scan.mass * 100, name="attention on the span (%)", marker_color=LAZY_COLOR,
+                opacity=0.35, secondary_y=True)  # fmt: skip
+    fig.add_hline(y=scan.keep_fraction * 100, line=dict(color="#333", dash="dash", width=1),
+                  annotation=dict(text=f"keep {scan.keep_fraction:.0%}: above this line is pruned",
+                                  font=dict(size=10), x=0, xanchor="left"))  # fmt: skip
+    for layer, _ in list(schedule)[: MAX_PANELS * 8]:
+        fig.add_vline(x=layer + 0.5, line=dict(color="#bbb", width=1))
+    if scan.safe_from is not None:
+        fig.add_vrect(x0=scan.safe_from - 0.5, x1=L - 0.5, fillcolor=OK_COLOR, opacity=0.08, line_width=0)
+        title += f" · whole span inside keep {scan.keep_fraction:.0%} from layer {scan.safe_from} on"
+    else:
+        title += f" · the span never stays inside keep {scan.keep_fraction:.0%}"
+    _layout(fig, title, height=340, legend=dict(orientation="h", y=-0.28))
+    fig.update_xaxes(title="layer (grey lines: this run's pruning layers)")
+    fig.update_yaxes(title="percentile rank (0 = most attended)", range=[100, 0], secondary_y=False)
+    fig.update_yaxes(title="attention share (%)", rangemode="tozero", secondary_y=True, showgrid=False)
+    return fig
 
 
 # --- evidence tracker -------------------------------------------------------------------------
@@ -365,104 +342,95 @@ def evidence_grid(trace, span: tuple[int, int]) -> np.ndarray:
     return grid
 
 
-def evidence_revivals(trace, span: tuple[int, int]) -> list[tuple[int, int, int]]:
-    """(step, layer, position) of every revival of a span token."""
+def evidence_revivals(trace, span: tuple[int, int], before: int | None = None) -> list[tuple[int, int, int]]:
+    """(step, layer, position) of every revival of a span token (at steps < `before` if given)."""
     a, b = span
     out = []
-    for t, s in enumerate(trace.steps):
+    for t, s in enumerate(trace.steps[:before]):
         for layer, pos in sorted(s.revived.items()):
             out += [(t, layer, int(p)) for p in pos if a <= p < b]
     return out
 
 
-def evidence_plot(trace, span: Span) -> go.Figure:
+def evidence_plot(trace, span: Span, divergence: int | None = None) -> go.Figure:
     """Steps x layers: how much of the focus span each layer saw, with its revivals marked."""
     if span is None:
-        return empty_figure(
-            "Evidence tracker", "Choose a focus span (find text or use the example's answer)."
-        )
+        return empty_figure("Evidence tracker", "No span to follow in this trace.")
     grid = evidence_grid(trace, span)
+    width = bin_width(trace.num_steps, trace.num_layers, max_cols=600)
+    z = _bin(grid, width, 1.0, np.min)
+    steps = np.arange(0, trace.num_steps, width)
     fig = go.Figure(
         go.Heatmap(
-            z=grid,
-            x=list(range(trace.num_steps)),
-            y=list(range(trace.num_layers)),
-            zmin=0,
-            zmax=1,
+            z=z, x=steps, y=np.arange(trace.num_layers), zmin=0, zmax=1,
             colorscale=[[0, STATE_COLORS[NOT_SELECTED]], [1, LAZY_COLOR]],
-            colorbar=dict(title="selected", tickformat=".0%", thickness=12),
+            colorbar=dict(title="share of the span selected", tickformat=".0%", thickness=12),
             hovertemplate="step %{x}<br>layer %{y}<br>%{z:.0%} of the span selected<extra></extra>",
         )
-    )
-    rev = evidence_revivals(trace, span)
+    )  # fmt: skip
+    rev = evidence_revivals(trace, span)[:2000]
     if rev:
         fig.add_scatter(
-            x=[r[0] for r in rev],
-            y=[r[1] for r in rev],
-            mode="markers",
-            marker=dict(
-                symbol="star", size=10, color=STATE_COLORS[REVIVED], line=dict(color="#000", width=0.5)
-            ),
-            name="revived",
+            x=[r[0] for r in rev], y=[r[1] for r in rev], mode="markers", name="revived (Aux Cache)",
+            marker=dict(symbol="star", size=10, color=STATE_COLORS[REVIVED], line=dict(color="#000", width=0.5)),
             text=[token_label(trace.tokens[r[2]]) for r in rev],
             hovertemplate="revived %{text}<br>step %{x}, layer %{y}<extra></extra>",
-        )
+        )  # fmt: skip
+    if divergence is not None:
+        fig.add_vline(x=divergence, line=dict(color=SPAN_COLOR, dash="dash"))
     a, b = span
-    words = "".join(trace.tokens[a:b])[:60]
-    _layout(fig, f"Evidence: tokens {a}-{b - 1} “{html.escape(words)}” across steps", height=340)
+    words = html.escape("".join(trace.tokens[a:b])[:60])
+    title = _binned(f"Evidence: tokens {a}-{b - 1} “{words}” across steps", width, "steps")
+    _layout(fig, title, height=340, legend=dict(orientation="h", y=-0.25))
     fig.update_xaxes(title="step (0 = prefill)")
     fig.update_yaxes(title="layer")
     return fig
 
 
-def evidence_summary(trace, span: Span, answer_ok: bool | None = None) -> str:
-    """Plain-language account of what happened to the span (markdown)."""
+EVIDENCE_COLUMNS = ["position", "token", "prefill: pruned", "rank at each pruning layer (this step)",
+                    "this step: selected through", "revived up to this step"]  # fmt: skip
+
+
+def evidence_table(trace, span: Span, step: int = 0) -> list[list]:
+    """Per span token (at most 64): where prefill pruned it, its rank against the threshold at each
+    pruning layer at `step`, how deep it was selected at `step`, and where it was revived up to `step`."""
     if span is None:
-        return "No focus span chosen."
-    grid = evidence_grid(trace, span)
-    full = grid[-1] >= 1.0  # span fully reached the last layer
-    first_pruned = next(
-        ((t, int(np.argmax(grid[:, t] < 1))) for t in range(grid.shape[1]) if (grid[:, t] < 1).any()), None
-    )
-    rev = evidence_revivals(trace, span)
-    lines = [
-        f"- Tokens {span[0]}–{span[1] - 1}: **“{html.escape(''.join(trace.tokens[span[0] : span[1]])[:80])}”**",
-        f"- Reached the last layer in full at **{int(full.sum())} of {trace.num_steps}** steps.",
-    ]
-    if first_pruned:
-        t, layer = first_pruned
-        lines.append(
-            f"- First pruned at step {t}: part of it was missing from layer {layer} on (pruned after layer {layer - 1})."
-        )
-    else:
-        lines.append("- Never pruned: every layer saw the whole span at every step.")
-    lines.append(
-        f"- Revived from the Aux Cache **{len(rev)}** times"
-        + (f" (first at step {rev[0][0]}, layer {rev[0][1]})." if rev else ".")
-    )
-    if answer_ok is not None:
-        lines.append(f"- Answer came out right: **{'yes ✓' if answer_ok else 'no ✗'}**")
-    return "\n".join(lines)
+        return []
+    step = clamp_step(trace, step)
+    s0, st, L = trace.steps[0], trace.steps[step], trace.num_layers
+    keep = {int(layer): float(k) for layer, k in trace.schedule}
+    rows = []
+    for p in range(span[0], min(span[1], s0.n))[:64]:
+        d0, d = int(s0.depth[p]), int(st.depth[p])
+        rev = sorted({layer for _, layer, _ in evidence_revivals(trace, (p, p + 1), step + 1)})
+        rows.append([
+            p, token_label(trace.tokens[p], 20, False),
+            "kept to the last layer" if d0 >= L else f"after layer {d0 - 1}",
+            _ranks(st, p, keep)[:400] or "not scored",
+            "every layer" if d >= L else f"layer {d - 1} (pruned after it)",
+            ", ".join(f"layer {layer}" for layer in rev) or "no",
+        ])  # fmt: skip
+    return rows
+
+
+def _ranks(s, p: int, keep: dict[int, float]) -> str:
+    """ "L6: 37/1024 kept (top 512); L12: ..." for token p at the pruning layers it entered."""
+    out = []
+    for layer, sc in sorted(s.scores.items())[: MAX_PANELS * 4]:
+        if np.isnan(sc[p]):
+            continue
+        entering = int((~np.isnan(sc)).sum())
+        rank = int((sc > sc[p]).sum()) + 1
+        k = max(1, math.ceil(keep.get(layer, 1.0) * entering - 1e-9))
+        out.append(f"L{layer}: {rank}/{entering} {'kept' if rank <= k else 'cut'} (top {k})")
+    return "; ".join(out)
 
 
 def find_span(trace, text: str, limit: int | None = None) -> Span:
     """Token positions [a, b) covering the first occurrence of `text` in the prompt, or None."""
-    if not text:
-        return None
-    limit = trace.prompt_len if limit is None else limit
-    starts, pos = [], 0
-    for tok in trace.tokens[:limit]:
-        starts.append(pos)
-        pos += len(tok)
-    joined = "".join(trace.tokens[:limit])
-    at = joined.find(text)
-    if at < 0:
-        at = joined.lower().find(text.lower())
-    if at < 0:
-        return None
-    a = int(np.searchsorted(starts, at, side="right") - 1)
-    b = int(np.searchsorted(starts, at + len(text), side="left"))
-    return (a, max(b, a + 1))
+    from lazyllm.scan import find_span as find
+
+    return find(trace.tokens, text, trace.prompt_len if limit is None else limit)
 
 
 # --- Aux Cache and revivals ---------------------------------------------------------------------
@@ -477,34 +445,38 @@ def revivals_grid(trace) -> np.ndarray:
     return grid
 
 
+def revived_per_step(trace) -> list[int]:
+    """Token-layers computed from the Aux Cache at each step (the work a decode step takes back)."""
+    return [int(sum(len(v) for v in s.revived.values())) for s in trace.steps]
+
+
 def revivals_heatmap(trace, span: Span = None) -> go.Figure:
     """Revived tokens per decode step and layer (LazyLLM §3.3: pruned tokens coming back).
 
     With a focus span, the revivals of its tokens are marked with stars.
     """
     grid = revivals_grid(trace)
+    width = bin_width(trace.num_steps, trace.num_layers, max_cols=600)
     fig = go.Figure(
         go.Heatmap(
-            z=grid,
-            x=list(range(trace.num_steps)),
-            y=list(range(trace.num_layers)),
+            z=_bin(grid, width, 0, np.sum), x=np.arange(0, trace.num_steps, width), y=np.arange(trace.num_layers),
             colorscale=[[0, "#ffffff"], [0.0001, "#fbe3b0"], [1, STATE_COLORS[REVIVED]]],
-            colorbar=dict(title="revived", thickness=12),
+            colorbar=dict(title="tokens revived", thickness=12),
             hovertemplate="step %{x}<br>layer %{y}<br>%{z} tokens revived<extra></extra>",
         )
-    )
-    rev = evidence_revivals(trace, span) if span else []
+    )  # fmt: skip
+    rev = evidence_revivals(trace, span)[:2000] if span else []
     if rev:
         fig.add_scatter(
-            x=[r[0] for r in rev],
-            y=[r[1] for r in rev],
-            mode="markers",
+            x=[r[0] for r in rev], y=[r[1] for r in rev], mode="markers", name="focus span token revived",
             marker=dict(symbol="star", size=9, color=SPAN_COLOR, line=dict(color="#000", width=0.5)),
-            name="focus span",
             text=[token_label(trace.tokens[r[2]]) for r in rev],
             hovertemplate="focus span token %{text} revived<br>step %{x}, layer %{y}<extra></extra>",
-        )
-    _layout(fig, f"Revivals from the Aux Cache: {int(grid.sum())} in total", height=320, showlegend=False)
+        )  # fmt: skip
+    title = (
+        f"Revivals from the Aux Cache: {int(grid.sum())} in total (revived at layer l+1 from the cache of l)"
+    )
+    _layout(fig, _binned(title, width, "steps"), height=320, legend=dict(orientation="h", y=-0.25))
     fig.update_xaxes(title="step (0 = prefill)")
     fig.update_yaxes(title="layer")
     return fig
@@ -522,27 +494,23 @@ def revived_tokens(trace, limit: int = 300) -> list[list]:
 
 
 def cache_sizes_plot(trace) -> go.Figure:
-    """KV cache and Aux Cache length per layer after each step (two heatmaps)."""
+    """KV cache and Aux Cache length per layer after each step (two heatmaps, in tokens)."""
     kv = np.stack([s.kv_len for s in trace.steps], axis=1)  # (L, steps)
     aux = np.stack([s.aux_len for s in trace.steps], axis=1)
+    width = bin_width(trace.num_steps, 2 * trace.num_layers, max_cols=600)
     fig = make_subplots(
-        rows=1, cols=2, subplot_titles=("KV cache length", "Aux Cache length"), horizontal_spacing=0.2
-    )
-    steps = list(range(trace.num_steps))
-    layers = list(range(trace.num_layers))
+        rows=1, cols=2, horizontal_spacing=0.2,
+        subplot_titles=("KV cache length (tokens)", "Aux Cache length (tokens, kept after layer l)"),
+    )  # fmt: skip
+    steps = np.arange(0, trace.num_steps, width)
     for col, z, scale, x in ((1, kv, "Blues", 0.41), (2, aux, "Oranges", 1.01)):
         fig.add_heatmap(
-            z=z,
-            x=steps,
-            y=layers,
-            colorscale=scale,
-            colorbar=dict(x=x, thickness=10, len=0.9),
-            hovertemplate="step %{x}<br>layer %{y}<br>%{z} tokens<extra></extra>",
-            row=1,
-            col=col,
-        )
-    _layout(fig, "", height=320)
-    fig.update_layout(margin=dict(t=36))
+            z=_bin(z, width, 0), x=steps, y=np.arange(trace.num_layers), colorscale=scale,
+            colorbar=dict(x=x, thickness=10, len=0.9, title="tokens"),
+            hovertemplate="after step %{x}<br>layer %{y}<br>%{z} tokens<extra></extra>", row=1, col=col,
+        )  # fmt: skip
+    _layout(fig, _binned("", width, "steps"), height=320)
+    fig.update_layout(margin=dict(t=40))
     fig.update_xaxes(title="step")
     fig.update_yaxes(title="layer", col=1)
     return fig
@@ -554,88 +522,98 @@ def cumulative_compute_plot(trace) -> go.Figure:
     cum = trace.cumulative_prompt_computations() / base
     steps = list(range(trace.num_steps))
     fig = go.Figure()
-    fig.add_scatter(
-        x=steps,
-        y=[1.0] * len(steps),
-        name="baseline (all at prefill)",
-        line=dict(color=BASE_COLOR, dash="dash"),
-    )
-    fig.add_scatter(
-        x=steps, y=cum, name=f"{trace.strategy}", mode="lines+markers", line=dict(color=LAZY_COLOR)
-    )
-    _layout(
-        fig,
-        f"Prompt-token computations so far: {cum[-1]:.0%} of the baseline",
-        height=300,
-        legend=dict(orientation="h", y=-0.3),
-    )
+    fig.add_scatter(x=steps, y=[1.0] * len(steps), name="baseline (all at prefill)",
+                    line=dict(color=BASE_COLOR, dash="dash"))  # fmt: skip
+    fig.add_scatter(x=steps, y=cum, name=html.escape(trace.strategy)[:40], mode="lines+markers",
+                    line=dict(color=LAZY_COLOR))  # fmt: skip
+    _layout(fig, f"Prompt-token computations so far: {cum[-1]:.0%} of the baseline", height=300,
+            legend=dict(orientation="h", y=-0.3))  # fmt: skip
     fig.update_xaxes(title="step (0 = prefill)")
-    fig.update_yaxes(title="fraction of baseline", tickformat=".0%", rangemode="tozero")
+    fig.update_yaxes(title="share of the baseline's", tickformat=".0%", rangemode="tozero")
     return fig
 
 
 def max_computations_per_cell(trace) -> int:
     """The most times any (token, layer) was computed over the generation (at most once: 1)."""
-    counts: dict[tuple[int, int], int] = {}
+    seen = [np.zeros(trace.prompt_len + trace.num_steps, dtype=np.int64) for _ in range(trace.num_layers)]
     for s in trace.steps:
         for layer, pos in s.computed.items():
-            for p in pos.tolist():
-                counts[(layer, p)] = counts.get((layer, p), 0) + 1
-    return max(counts.values(), default=0)
+            np.add.at(seen[layer], pos, 1)
+    return int(max((c.max() for c in seen), default=0))
 
 
-# --- side-by-side comparison ---------------------------------------------------------------------
+# --- the comparison with the baseline --------------------------------------------------------------
 
 
-def timing_plot(summary: dict) -> go.Figure:
-    """TTFT and total time of both runs as bars, with the speedups in the title."""
-    names = ["TTFT", "total"]
-    base = [summary["baseline_ttft_s"], summary["baseline_total_s"]]
-    lazy = [summary["lazy_ttft_s"], summary["lazy_total_s"]]
-    fig = go.Figure()
-    fig.add_bar(x=names, y=base, name="baseline", marker_color=BASE_COLOR, text=[f"{v:.2f}s" for v in base])
-    fig.add_bar(
-        x=names,
-        y=lazy,
-        name=summary.get("strategy", "lazy"),
-        marker_color=LAZY_COLOR,
-        text=[f"{v:.2f}s" for v in lazy],
-    )
-    title = f"TTFT speedup {summary['ttft_speedup']:.2f}× · generation speedup {summary['generation_speedup']:.2f}×"
-    _layout(fig, title, height=280, barmode="group", legend=dict(orientation="h", y=-0.2))
-    fig.update_yaxes(title="seconds")
+def step_times_plot(c, revived: Sequence[int] = ()) -> go.Figure:
+    """Where the time goes: the seconds of every step of both runs (prefill = step 0, log scale), and
+    the token-layers each decode step revived from the Aux Cache (the work the prefill deferred)."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    label = html.escape(str(c.config.get("label", "pruned")))[:80]
+    for name, secs, color in (
+        ("baseline", c.baseline_step_s, BASE_COLOR),
+        (label, c.lazy_step_s, LAZY_COLOR),
+    ):
+        fig.add_scatter(x=list(range(len(secs))), y=list(secs), name=f"{name}: seconds per step",
+                        mode="lines+markers", line=dict(color=color), secondary_y=False)  # fmt: skip
+    if any(revived):
+        fig.add_bar(x=list(range(len(revived))), y=list(revived), name="token-layers revived",
+                    marker_color=STATE_COLORS[REVIVED], opacity=0.5, secondary_y=True)  # fmt: skip
+    title = f"Time per step · TTFT {_x(c.ttft_speedup)} · whole generation {_x(c.generation_speedup)}"
+    _layout(fig, title, height=300, legend=dict(orientation="h", y=-0.3))
+    fig.update_xaxes(title="step (0 = prefill)")
+    fig.update_yaxes(title="seconds (log)", type="log", secondary_y=False)
+    fig.update_yaxes(title="revived", rangemode="tozero", secondary_y=True, showgrid=False)
     return fig
 
 
+def _x(ratio: float | None) -> str:
+    return (
+        "n/a"
+        if ratio is None or not math.isfinite(ratio)
+        else f"{ratio:.2f}× faster"
+        if ratio >= 1
+        else (f"{ratio:.2f}× ({1 / ratio:.2f}× slower)")
+    )
+
+
 def fidelity_plot(kl: Sequence[float], top1: Sequence[bool], divergence: int | None) -> go.Figure:
-    """Per-step KL(baseline || pruned) of the next-token distributions and top-1 agreement."""
+    """Teacher-forced fidelity per step: KL(baseline || pruned) and top-1 agreement on the same context."""
     steps = list(range(len(kl)))
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_bar(x=steps, y=list(kl), name="KL divergence", marker_color=LAZY_COLOR, secondary_y=False)
+    fig.add_bar(x=steps, y=list(kl), name="KL (nats)", marker_color=LAZY_COLOR, secondary_y=False)
     fig.add_scatter(
-        x=steps,
-        y=[1 if a else 0 for a in top1],
-        name="top-1 agrees",
-        mode="markers",
+        x=steps, y=[1 if a else 0 for a in top1], name="top-1 agrees", mode="markers", secondary_y=True,
         marker=dict(symbol=["circle" if a else "x" for a in top1], size=8, color=STATE_COLORS[REVIVED]),
-        secondary_y=True,
-    )
+    )  # fmt: skip
     if divergence is not None:
         fig.add_vline(x=divergence, line=dict(color=SPAN_COLOR, dash="dash"))
-    _layout(
-        fig,
-        "Fidelity per step"
-        + (
-            f" · first divergence at step {divergence}"
-            if divergence is not None
-            else " · identical greedy tokens"
-        ),
-        height=280,
-        legend=dict(orientation="h", y=-0.25),
-    )
+    where = f"texts diverge at step {divergence}" if divergence is not None else "identical texts"
+    _layout(fig, f"Teacher-forced fidelity per step · {where} · click a step to open it", height=300,
+            legend=dict(orientation="h", y=-0.3))  # fmt: skip
     fig.update_yaxes(title="KL (nats)", rangemode="tozero", secondary_y=False)
     fig.update_yaxes(
         title="top-1", range=[-0.2, 1.2], tickvals=[0, 1], ticktext=["no", "yes"], secondary_y=True
     )
     fig.update_xaxes(title="step (0 = prefill)")
+    return fig
+
+
+def tradeoff_plot(rows: Sequence[dict], title: str) -> go.Figure:
+    """Strategies or sweep points: TTFT speedup (x) vs teacher-forced mean KL (y); filled markers
+    keep the answer (the baseline's text, or the known answer), open ones lose it."""
+    fig = go.Figure()
+    kept = [r for r in rows if r["kept"]]
+    lost = [r for r in rows if not r["kept"]]
+    for group, name, symbol in ((kept, "answer kept", "circle"), (lost, "answer changed", "circle-open")):
+        if group:
+            fig.add_scatter(
+                x=[r["ttft_speedup"] for r in group], y=[max(r["mean_kl"], 1e-6) for r in group],
+                mode="markers+text", name=name, text=[html.escape(r["label"]) for r in group],
+                textposition="top center", marker=dict(size=12, symbol=symbol, color=LAZY_COLOR, line=dict(width=2)),
+                hovertemplate="%{text}<br>TTFT %{x:.2f}×<br>mean KL %{y:.3g} nats<extra></extra>",
+            )  # fmt: skip
+    _layout(fig, title, height=340, legend=dict(orientation="h", y=-0.3))
+    fig.update_xaxes(title="TTFT speedup vs the baseline (×)")
+    fig.update_yaxes(title="teacher-forced mean KL (nats, log)", type="log")
     return fig

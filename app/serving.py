@@ -13,7 +13,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+
+import lazyllm
 
 log = logging.getLogger("lazyllm.app")
 
@@ -53,6 +56,36 @@ class Limits:
 
     def model_choices(self) -> list[str]:
         return [EMBEDDED, *[m for m in self.allowed_models if m != EMBEDDED]]
+
+    def budget(self):
+        """What an uploaded trace may cost (app.tracefiles.Budget), from these limits."""
+        from app.tracefiles import Budget
+
+        return Budget(max_prompt_tokens=self.max_prompt_tokens, max_steps=self.max_new_tokens + 1)
+
+
+class BaselineCache:
+    """The last few baseline runs, keyed by (model, prompt, new tokens, chat): a run that changes only
+    the schedule or the strategy reuses its baseline. Small and bounded (each holds its logits)."""
+
+    def __init__(self, size: int = 4):
+        self.size = size
+        self._items: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            return None
+
+    def put(self, key: tuple, result) -> None:
+        with self._lock:
+            self._items[key] = result
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
 
 
 class Busy(Exception):
@@ -118,7 +151,7 @@ class ModelHub:
         with self._lock:
             if self.lm is not None and self.name == name:
                 return self.lm
-            loader = self._loader or _runtime().load_model
+            loader = self._loader or lazyllm.load_model
             try:
                 lm = loader(None if name == EMBEDDED else name)
             except Exception as e:  # keep the previous model in service
@@ -134,12 +167,6 @@ class ModelHub:
 def _warm_up(lm) -> None:
     """One tiny generation so the first timed run does not pay one-off costs (allocations, kernels)."""
     try:
-        _runtime().generate(lm, "Hello", max_new_tokens=2)
+        lazyllm.generate(lm, "Hello", max_new_tokens=2)
     except Exception:  # only an optimisation
         log.exception("warm-up failed")
-
-
-def _runtime():
-    import lazyllm
-
-    return lazyllm

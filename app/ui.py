@@ -1,93 +1,130 @@
 """The layout: `build_demo() -> gr.Blocks` lays out the explorer, then wires the events.
 
-Callbacks (app/callbacks.py) return dicts keyed by the view names below; `_bind` maps the names to
-components, so a callback can update any subset of the views.
+Every component starts with its final value at build time (the first recorded example's views), so no
+start-up event ever writes to the page: what a visitor types the instant the page shows stays theirs.
+Callbacks (app/callbacks.py) return {view name: value}; `bind` maps names to components and raises on
+an unknown name.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import logging
+import os
 
 import gradio as gr
 
-from app import callbacks as cb
-from app import walkthrough
-from app.figures import STATE_COLORS, STATE_NAMES, empty_figure
+from app import views
+from app.callbacks import CUSTOM, Callbacks
+from app.figures import EVIDENCE_COLUMNS, empty_figure
+from app.markup import DEFINITIONS, status_html
+from app.serving import EMBEDDED, Busy
+from app.session import ASSETS, App
+from app.tracefiles import inspect_trace
+from lazyllm.config import PRESET_NOTES, PRESETS, STRATEGIES, LazyConfig
+
+log = logging.getLogger("lazyllm.app")
 
 TITLE = "LazyLLM Explorer"
-FIRST_RECORDED = "Pass-key"  # the recorded trace shown on page load
 INTRO = """# LazyLLM Explorer
 **LazyLLM** (Fu et al., 2024, [arXiv 2407.14057](https://arxiv.org/abs/2407.14057)) speeds up the
 *prefill* of long prompts by computing, at every layer and every step, only the tokens that matter for
 the next token, and by letting later steps bring back tokens that earlier steps skipped (the *Aux
-Cache*). Pick an example, press **Run**: LazyLLM and the unpruned baseline run on the same prompt, and
-every view below shows what LazyLLM did, layer by layer and step by step. New here? Open the
+Cache*). Pick an example or paste a prompt and press **Run**: LazyLLM and the unpruned baseline run on
+the same prompt, and every view below shows what LazyLLM did and what it changed. New here? Open the
 **Walkthrough** tab."""
-
-
-def _legend_html() -> str:
-    items = "".join(
-        f'<span class="lz-key"><i style="background:{c}"></i>{n}</span>'
-        for n, c in zip(STATE_NAMES, STATE_COLORS, strict=True)
-    )
-    return f'<div class="lz-legend-row">{items}</div>'
+STRATEGY_NOTE = (
+    "**lazy**: the paper's method, re-chosen at every step. **static**: the paper's baseline that prunes "
+    "once at prefill, ranked by the first pruning layer's attention, and never brings a token back. "
+    "**random**: the same number of tokens dropped at random (seeded)."
+)
+DEFAULT_LAYERS = 30  # the embedded model's depth: presets are shown before any model loads
+JS = (ASSETS / "explorer.js").read_text(encoding="utf-8") if (ASSETS / "explorer.js").exists() else None
 
 
 def launch_kwargs() -> dict:
-    """Theme and CSS (Gradio 6 takes them in launch())."""
+    """Theme, CSS, JS and the memory bounds (Gradio 6 takes them in launch())."""
     return dict(
         theme=gr.themes.Soft(primary_hue="blue", neutral_hue="slate"),
-        css_paths=[str(cb.ASSETS / "style.css")],
+        css_paths=[str(ASSETS / "style.css")],
+        js=JS,
         max_file_size="30mb",
+        state_session_capacity=int(os.environ.get("LAZYLLM_SESSIONS", "64")),
     )
 
 
-def build_demo(app: cb.App | None = None) -> gr.Blocks:
+def preset_rows(preset: str, num_layers: int = DEFAULT_LAYERS) -> list[list]:
+    """The schedule table for a preset on a model with `num_layers` layers."""
+    return [[int(layer), float(k)] for layer, k in LazyConfig.preset(preset, num_layers=num_layers).schedule]
+
+
+def build_demo(app: App | None = None) -> gr.Blocks:
     """The whole explorer. `app` holds limits, the model hub and the run gate (default: from env)."""
-    app = app or cb.App()
+    app = app or App()
+    cb = Callbacks(app)
+    first = app.default_view()
+    start = views.render_all(first, 0, "", "importance") if first else {}
     c: dict[str, gr.components.Component] = {}
-    with gr.Blocks(title=TITLE) as demo:
-        view = gr.State(None)
-        c["view"] = view
+    with gr.Blocks(title=TITLE, delete_cache=(600, 3600)) as demo:
+        c["view"] = gr.State(None, time_to_live=3600)  # None: the recorded example shown at start
         c["walk_page"] = gr.State(0)
         gr.Markdown(INTRO, elem_id="lz-intro")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=2, min_width=340, elem_id="lz-run-panel"):
-                _run_panel(app, c)
-            with gr.Column(scale=3, min_width=420, elem_id="lz-results"):
-                _results_panel(c)
-        _focus_bar(c)
+        with gr.Row(equal_height=False, elem_id="lz-top"):
+            with gr.Column(scale=2, min_width=300, elem_id="lz-run-panel"):
+                _run_panel(app, c, start)
+            with gr.Column(scale=3, min_width=300, elem_id="lz-results"):
+                _results_panel(c, start)
+        _focus_bar(c, start)
         with gr.Tabs(elem_id="lz-tabs"):
             with gr.Tab("Token survival", id="survival"):
-                _survival_tab(c)
+                _survival_tab(c, start)
             with gr.Tab("Importance", id="importance"):
-                _importance_tab(c)
+                _importance_tab(c, start)
+            with gr.Tab("Layer scan", id="scan"):
+                _scan_tab(c, start)
             with gr.Tab("Evidence", id="evidence"):
-                _evidence_tab(c)
+                _evidence_tab(c, start)
             with gr.Tab("Aux Cache", id="aux"):
-                _aux_tab(c)
+                _aux_tab(c, start)
+            with gr.Tab("Strategies", id="strategies"):
+                _strategies_tab(c)
             with gr.Tab("Walkthrough", id="walk"):
-                _walk_tab(c)
+                _walk_tab(c, start)
             with gr.Tab("Trace files", id="files"):
                 _files_tab(app, c)
-        _wire(demo, app, c)
+        _wire(app, cb, c)
     return demo
+
+
+def _value(start: dict, key: str, default=None):
+    """A build-time value: the recorded example's view (gr.update dicts are read by the caller)."""
+    v = start.get(key, default)
+    return default if isinstance(v, dict) and v.get("__type__") == "update" else v
+
+
+def _update(start: dict, key: str, prop: str, default):
+    v = start.get(key)
+    return v.get(prop, default) if isinstance(v, dict) else default
 
 
 # --- layout --------------------------------------------------------------------------------------
 
 
-def _run_panel(app: cb.App, c: dict) -> None:
-    from lazyllm.config import PRESET_NOTES, PRESETS, STRATEGIES
-
+def _run_panel(app: App, c: dict, start: dict) -> None:
     names = list(app.examples)
+    ex = app.examples[names[0]] if names else None
     c["example"] = gr.Dropdown(
-        names, value=names[0] if names else None, label="Example prompt", elem_id="lz-example"
+        [*names, CUSTOM], value=names[0] if names else CUSTOM, label="Example prompt", elem_id="lz-example"
     )
-    first = app.examples[names[0]]["prompt"] if names else ""
-    c["prompt"] = gr.Textbox(first, label="Prompt", lines=7, max_lines=12, elem_id="lz-prompt")
-    c["model"] = gr.Dropdown(app.limits.model_choices(), value=cb.EMBEDDED, label="Model", elem_id="lz-model")
+    c["prompt"] = gr.Textbox(
+        ex.prompt if ex else "", label="Prompt", lines=7, max_lines=12, elem_id="lz-prompt"
+    )
+    c["expected"] = gr.Textbox(
+        ex.answer if ex else "", label="Expected answer (optional): the verdict then says right or wrong",
+        max_lines=1, elem_id="lz-expected",
+    )  # fmt: skip
+    c["model"] = gr.Dropdown(app.limits.model_choices(), value=EMBEDDED, label="Model", elem_id="lz-model")
     with gr.Row():
         c["preset"] = gr.Dropdown(
             list(PRESETS), value="default", label="Preset", scale=2, elem_id="lz-preset"
@@ -96,135 +133,176 @@ def _run_panel(app: cb.App, c: dict) -> None:
             list(STRATEGIES), value="lazy", label="Strategy", scale=3, elem_id="lz-strategy"
         )
     c["preset_note"] = gr.Markdown(PRESET_NOTES["default"], elem_classes="lz-small")
+    gr.Markdown(STRATEGY_NOTE, elem_classes="lz-small")
     c["schedule"] = gr.Dataframe(
-        cb.preset_rows("default"),
-        headers=["prune after layer", "keep fraction"],
-        datatype=["number", "number"],
-        type="array",
-        column_count=2,
-        label="Schedule (editable): after layer l keep the top k fraction",
-        elem_id="lz-schedule",
-    )
+        preset_rows("default"), headers=["prune after layer", "keep fraction"], datatype=["number", "number"],
+        type="array", column_count=2, elem_id="lz-schedule",
+        label="Schedule: after layer l keep the top k fraction of the tokens entering layer l",
+    )  # fmt: skip
+    limit = app.limits.max_new_tokens
     c["max_new"] = gr.Slider(
-        1,
-        app.limits.max_new_tokens,
-        value=min(32, app.limits.max_new_tokens),
-        step=1,
-        label="Max new tokens",
-        elem_id="lz-max-new",
+        1, limit, value=min(24, limit), step=1, label="Max new tokens", elem_id="lz-max-new"
     )
-    with gr.Row():
+    with gr.Row(elem_id="lz-buttons"):
         c["run"] = gr.Button("Run LazyLLM and the baseline", variant="primary", elem_id="lz-run")
         c["stop"] = gr.Button("Stop", variant="stop", elem_id="lz-stop", scale=0, min_width=90)
-    c["status"] = gr.HTML(
-        cb.status_html("Ready. The model loads on the first run.", "info"), elem_id="lz-status"
+    c["status"] = gr.HTML(status_html("Ready: a recorded example is on screen. The model loads on the first run."),
+                          elem_id="lz-status")  # fmt: skip
+
+
+def _results_panel(c: dict, start: dict) -> None:
+    c["verdict"] = gr.HTML(_value(start, "verdict", ""), elem_id="lz-verdict")
+    c["source"] = gr.HTML(_value(start, "source", ""), elem_id="lz-source")
+    with gr.Row(elem_classes="lz-stack"):
+        c["base_text"] = gr.HTML(_value(start, "base_text", ""), elem_id="lz-base-text")
+        c["lazy_text"] = gr.HTML(_value(start, "lazy_text", ""), elem_id="lz-lazy-text")
+    c["metrics"] = gr.HTML(_value(start, "metrics", ""), elem_id="lz-metrics")
+    c["jump"] = gr.Button(
+        _update(start, "jump", "value", "Go to the divergence"), interactive=_update(start, "jump", "interactive", False),
+        size="sm", elem_id="lz-jump",
+    )  # fmt: skip
+    with gr.Row(elem_classes="lz-stack"):
+        c["timing_plot"] = gr.Plot(_value(start, "timing_plot", empty_figure("Time per step")), show_label=False,
+                                   elem_id="lz-speed-plot")  # fmt: skip
+        c["fidelity_plot"] = gr.Plot(_value(start, "fidelity_plot", empty_figure("Fidelity")), show_label=False,
+                                     elem_id="lz-fidelity-plot")  # fmt: skip
+    gr.Markdown(f"*Teacher-forced*: {DEFINITIONS['forced']}. *Free-running agreement*: {DEFINITIONS['agreement']}.",
+                elem_classes="lz-small")  # fmt: skip
+    c["jump_to"] = gr.Textbox(
+        "", elem_id="lz-jump-to", elem_classes="lz-hidden", show_label=False, container=False
     )
 
 
-def _results_panel(c: dict) -> None:
-    c["source"] = gr.HTML("", elem_id="lz-source")
-    with gr.Row():
-        c["base_text"] = gr.HTML("", elem_id="lz-base-text")
-        c["lazy_text"] = gr.HTML("", elem_id="lz-lazy-text")
-    c["metrics"] = gr.HTML("", elem_id="lz-metrics")
-    with gr.Row():
-        c["timing_plot"] = gr.Plot(empty_figure("Speed"), show_label=False, elem_id="lz-speed-plot")
-        c["fidelity_plot"] = gr.Plot(empty_figure("Fidelity"), show_label=False, elem_id="lz-fidelity-plot")
-
-
-def _focus_bar(c: dict) -> None:
+def _focus_bar(c: dict, start: dict) -> None:
+    steps = _update(start, "step", "maximum", 1)
     with gr.Row(elem_id="lz-focus-bar", equal_height=True):
-        c["step"] = gr.Slider(0, 1, value=0, step=1, label="Step (0 = prefill)", scale=3, elem_id="lz-step")
-        c["focus"] = gr.Textbox(
-            label="Focus span: text to find in the prompt, or positions like 120-135",
-            scale=3,
-            elem_id="lz-focus",
+        c["step"] = gr.Slider(
+            0, steps, value=0, step=1, label="Step (0 = prefill)", scale=3, elem_id="lz-step"
         )
-        c["use_answer"] = gr.Button("Use the example's answer", scale=1, size="sm")
+        c["focus"] = gr.Textbox(
+            label="Focus span: text to find in the prompt, or positions like 120-135 (empty: chosen for you)",
+            scale=3, elem_id="lz-focus", max_lines=1,
+        )  # fmt: skip
         c["clear_focus"] = gr.Button("Clear", scale=0, size="sm", min_width=70)
 
 
-def _survival_tab(c: dict) -> None:
+def _survival_tab(c: dict, start: dict) -> None:
     gr.Markdown(
-        "Each cell is one (layer, token) at the chosen step. Reading up a column: how far a token got "
-        "before it was pruned. At decode steps most tokens reuse their KV from earlier steps; orange cells "
-        "were **revived** from the Aux Cache. Hover a cell for the token, its position, layer and score.",
+        "Each cell is one (layer, token) at the chosen step; reading up a column: how far a token got. At "
+        "decode steps most tokens reuse their KV from earlier steps; orange cells were **revived** from the "
+        "Aux Cache. *Pruned after layer l* = not computed from layer l+1 on. Hover a cell for the token.",
         elem_classes="lz-small",
     )
-    gr.HTML(_legend_html())
-    c["survival"] = gr.Plot(empty_figure("Token survival"), show_label=False, elem_id="lz-survival-plot")
-    c["per_layer"] = gr.Plot(empty_figure("Tokens per layer"), show_label=False, elem_id="lz-per-layer-plot")
+    c["survival"] = gr.Plot(_value(start, "survival", empty_figure("Token survival")), show_label=False,
+                            elem_id="lz-survival-plot")  # fmt: skip
+    c["per_layer"] = gr.Plot(_value(start, "per_layer", empty_figure("Tokens per layer")), show_label=False,
+                             elem_id="lz-per-layer-plot")  # fmt: skip
 
 
-def _importance_tab(c: dict) -> None:
-    c["importance"] = gr.Plot(empty_figure("Importance"), show_label=False, elem_id="lz-importance-plot")
-    with gr.Row():
-        with gr.Column(scale=2):
-            c["mode"] = gr.Radio(
-                ["importance", "depth"], value="importance", label="Shade the prompt by", elem_id="lz-mode"
-            )
-            c["prompt_html"] = gr.HTML("", elem_id="lz-prompt-html")
-        with gr.Column(scale=1):
+def _importance_tab(c: dict, start: dict) -> None:
+    gr.Markdown(
+        "Importance = attention from the step's last token, averaged over heads (§3.2). The first token "
+        "usually takes most of it: an **attention sink**, where models park attention no other token needs.",
+        elem_classes="lz-small",
+    )
+    c["importance"] = gr.Plot(_value(start, "importance", empty_figure("Importance")), show_label=False,
+                              elem_id="lz-importance-plot")  # fmt: skip
+    with gr.Row(elem_classes="lz-stack"):
+        with gr.Column(scale=2, min_width=280):
+            c["mode"] = gr.Radio(["importance", "depth"], value="importance", label="Shade the prompt by",
+                                 elem_id="lz-mode")  # fmt: skip
+            c["prompt_html"] = gr.HTML(_value(start, "prompt_html", ""), elem_id="lz-prompt-html")
+        with gr.Column(scale=1, min_width=280):
             c["top_table"] = gr.Dataframe(
-                headers=["layer", "rank", "position", "token", "score"],
-                label="Top tokens per pruning layer",
-                interactive=False,
-                elem_id="lz-top-table",
-            )
+                _value(start, "top_table", []), headers=["layer", "rank", "position", "token", "score"],
+                label="Top tokens per pruning layer", interactive=False, elem_id="lz-top-table",
+            )  # fmt: skip
 
 
-def _evidence_tab(c: dict) -> None:
+def _scan_tab(c: dict, start: dict) -> None:
     gr.Markdown(
-        "Choose a span in the focus bar (or the example's marked answer) and follow it: at which steps and "
-        "layers the model saw it, where it was pruned, and when it came back.",
+        "One prefill without pruning scores every layer: where does the focus span rank in the last token's "
+        "attention, layer by layer? Pruning before the span is safely inside the keep fraction can lose it.",
         elem_classes="lz-small",
     )
-    with gr.Row():
-        c["evidence_plot"] = gr.Plot(
-            empty_figure("Evidence tracker"), show_label=False, elem_id="lz-evidence-plot"
-        )
-        c["evidence_md"] = gr.Markdown("", elem_id="lz-evidence-md")
+    c["scan_md"] = gr.Markdown(_value(start, "scan_md", ""), elem_id="lz-scan-md")
+    c["scan_plot"] = gr.Plot(_value(start, "scan_plot", empty_figure("Layer scan")), show_label=False,
+                             elem_id="lz-scan-plot")  # fmt: skip
 
 
-def _aux_tab(c: dict) -> None:
-    with gr.Row():
-        c["revivals"] = gr.Plot(empty_figure("Revivals"), show_label=False, elem_id="lz-revivals-plot")
-        c["cumulative"] = gr.Plot(
-            empty_figure("Cumulative computations"), show_label=False, elem_id="lz-cumulative-plot"
-        )
-    with gr.Row():
-        c["cache_sizes"] = gr.Plot(empty_figure("Cache sizes"), show_label=False, elem_id="lz-cache-plot")
+def _evidence_tab(c: dict, start: dict) -> None:
+    c["evidence_md"] = gr.Markdown(_value(start, "evidence_md", ""), elem_id="lz-evidence-md")
+    c["evidence_table"] = gr.Dataframe(
+        _value(start, "evidence_table", []), headers=EVIDENCE_COLUMNS, interactive=False, wrap=True,
+        label="The span token by token (at the chosen step)", elem_id="lz-evidence-table",
+    )  # fmt: skip
+    c["evidence_plot"] = gr.Plot(_value(start, "evidence_plot", empty_figure("Evidence")), show_label=False,
+                                 elem_id="lz-evidence-plot")  # fmt: skip
+
+
+def _aux_tab(c: dict, start: dict) -> None:
+    gr.Markdown(
+        "A token pruned after layer *l* leaves its hidden state in the Aux Cache **of layer l**; a later step "
+        "that needs it again revives it **at layer l+1** (so cache rows and revival rows are one layer apart).",
+        elem_classes="lz-small",
+    )
+    with gr.Row(elem_classes="lz-stack"):
+        c["revivals"] = gr.Plot(_value(start, "revivals", empty_figure("Revivals")), show_label=False,
+                                elem_id="lz-revivals-plot")  # fmt: skip
+        c["cumulative"] = gr.Plot(_value(start, "cumulative", empty_figure("Computations")), show_label=False,
+                                  elem_id="lz-cumulative-plot")  # fmt: skip
+    with gr.Row(elem_classes="lz-stack"):
+        c["cache_sizes"] = gr.Plot(_value(start, "cache_sizes", empty_figure("Cache sizes")), show_label=False,
+                                   elem_id="lz-cache-plot")  # fmt: skip
         c["revived_table"] = gr.Dataframe(
-            headers=["step", "layer", "position", "token"],
-            label="Revived tokens",
-            interactive=False,
-            max_height=320,
-            elem_id="lz-revived-table",
-        )
+            _value(start, "revived_table", []), headers=["step", "layer", "position", "token"],
+            label="Revived tokens", interactive=False, max_height=320, elem_id="lz-revived-table",
+        )  # fmt: skip
 
 
-def _walk_tab(c: dict) -> None:
-    with gr.Row():
-        c["back"] = gr.Button("◀ Back", size="sm", scale=0, min_width=90, elem_id="lz-back")
-        c["walk_nav"] = gr.Markdown("Page 1 of 7", elem_id="lz-walk-nav")
-        c["next"] = gr.Button("Next ▶", size="sm", scale=0, min_width=90, elem_id="lz-next")
-    with gr.Row():
-        with gr.Column(scale=2, min_width=300):
-            c["walk_md"] = gr.Markdown("Run a prompt or load a trace first.", elem_id="lz-walk-md")
-        with gr.Column(scale=3, min_width=420):
-            c["walk_plot"] = gr.Plot(empty_figure("Walkthrough"), show_label=False, elem_id="lz-walk-plot")
-
-
-def _files_tab(app: cb.App, c: dict) -> None:
+def _strategies_tab(c: dict) -> None:
     gr.Markdown(
-        "Explore a trace without running a model: pick a recorded example or upload a trace JSON "
-        "(exported here, or `res.trace.to_json()` from the `lazyllm` API).",
+        "The paper's Table 1 on your prompt: **lazy**, **static** and **random** at the same schedule (the same "
+        "budget), or LazyLLM at several keep fractions. One baseline serves every row (cached while only the "
+        "schedule or the strategy changes). KL is teacher-forced (the pruned model fed the baseline's tokens).",
         elem_classes="lz-small",
     )
-    with gr.Row():
+    with gr.Row(elem_id="lz-table-buttons"):
+        c["compare"] = gr.Button("Compare strategies", elem_id="lz-compare")
+        c["sweep"] = gr.Button("Sweep keep fractions", elem_id="lz-sweep")
+    c["table"] = gr.Dataframe(
+        headers=["run", "answer", "mean KL (nats)", "top-1", "TTFT", "compute", "config"], interactive=False,
+        wrap=True, elem_id="lz-table",
+    )  # fmt: skip
+    c["table_plot"] = gr.Plot(empty_figure("Strategies", "Press Compare strategies or Sweep."), show_label=False,
+                              elem_id="lz-table-plot")  # fmt: skip
+
+
+def _walk_tab(c: dict, start: dict) -> None:
+    with gr.Row(elem_id="lz-walk-bar"):
+        c["back"] = gr.Button("◀ Back", size="sm", scale=0, min_width=90, elem_id="lz-back",
+                              interactive=_update(start, "back", "interactive", False))  # fmt: skip
+        c["walk_nav"] = gr.Markdown(_value(start, "walk_nav", "Page 1"), elem_id="lz-walk-nav")
+        c["next"] = gr.Button("Next ▶", size="sm", scale=0, min_width=90, elem_id="lz-next",
+                              interactive=_update(start, "next", "interactive", True))  # fmt: skip
+    with gr.Row(elem_classes="lz-stack"):
+        with gr.Column(scale=2, min_width=280):
+            c["walk_md"] = gr.Markdown(_value(start, "walk_md", "Run a prompt first."), elem_id="lz-walk-md")
+        with gr.Column(scale=3, min_width=280):
+            c["walk_plot"] = gr.Plot(_value(start, "walk_plot", empty_figure("Walkthrough")), show_label=False,
+                                     elem_id="lz-walk-plot")  # fmt: skip
+
+
+def _files_tab(app: App, c: dict) -> None:
+    gr.Markdown(
+        "Explore a trace without running a model: pick a recorded example or upload a trace JSON (exported "
+        "here, or `res.trace.to_json()` from the `lazyllm` API). Download saves the run on screen.",
+        elem_classes="lz-small",
+    )
+    with gr.Row(elem_classes="lz-stack"):
         rec = list(app.recorded)
-        first = next((r for r in rec if r.startswith(FIRST_RECORDED)), rec[0] if rec else None)
-        c["recorded"] = gr.Dropdown(rec, value=first, label="Recorded example traces", elem_id="lz-recorded")
+        c["recorded"] = gr.Dropdown(rec, value=rec[0] if rec else None, label="Recorded example traces",
+                                    elem_id="lz-recorded")  # fmt: skip
         c["upload"] = gr.File(
             label="Load a trace JSON", file_types=[".json"], type="filepath", elem_id="lz-upload"
         )
@@ -237,12 +315,21 @@ def _files_tab(app: cb.App, c: dict) -> None:
 # --- events --------------------------------------------------------------------------------------
 
 
-def _bind(fn, c: dict, outputs: list):
-    """Wrap a callback returning/yielding {name: value} so it returns {component: value} for `outputs`."""
+def bind(fn, c: dict, outputs: list):
+    """Wrap a callback returning/yielding {name: value} so it returns {component: value} for `outputs`.
+
+    An unknown name, or one that is not among the event's outputs, raises: a typo is a bug, not a
+    blank view.
+    """
     wanted = {id(o) for o in outputs}
 
     def to_components(out):
-        return {c[k]: v for k, v in (out or {}).items() if k in c and id(c[k]) in wanted}
+        result = {}
+        for k, v in (out or {}).items():
+            if k not in c or id(c[k]) not in wanted:
+                raise KeyError(f"callback {fn.__name__} set {k!r}, which is not an output of this event")
+            result[c[k]] = v
+        return result
 
     if inspect.isgeneratorfunction(fn):
 
@@ -260,14 +347,12 @@ def _bind(fn, c: dict, outputs: list):
     return call
 
 
-VIEW_OUTPUTS = (
-    "view", "step", "source", "status", "metrics", "timing_plot", "fidelity_plot", "base_text", "lazy_text",
-    "survival", "per_layer", "importance", "top_table", "prompt_html", "evidence_plot", "evidence_md",
-    "revivals", "revived_table", "cache_sizes", "cumulative", "walk_md", "walk_plot", "walk_nav", "walk_page",
-    "download", "example",
-)  # fmt: skip
-
-
+SUMMARY = ("verdict", "source", "metrics", "timing_plot", "fidelity_plot", "base_text", "lazy_text", "jump")
+STEP = ("survival", "per_layer", "importance", "top_table", "prompt_html", "evidence_table", "evidence_md")
+RUN_WIDE = ("evidence_plot", "scan_plot", "scan_md", "revivals", "revived_table", "cache_sizes", "cumulative")
+WALK = ("walk_md", "walk_plot", "walk_nav", "walk_page", "back", "next")
+VIEW_OUTPUTS = ("view", "step", "status", "download", "recorded", *SUMMARY, *STEP, *RUN_WIDE, *WALK)
+TABLE_OUTPUTS = ("table", "table_plot", "status")
 RUN_INPUTS = (
     "prompt",
     "model",
@@ -275,112 +360,117 @@ RUN_INPUTS = (
     "schedule",
     "strategy",
     "max_new",
+    "expected",
     "example",
-    "step",
     "focus",
     "mode",
 )
 QUIET = dict(api_visibility="private", show_progress="hidden")
 
 
-def _wire(demo: gr.Blocks, app: cb.App, c: dict) -> None:
-    _wire_run(app, c)
-    _wire_views(c)
-    _wire_files(demo, app, c)
-    gr.api(app.run_api, api_name="run", concurrency_limit=None, concurrency_id="runs")
-    c["api_trace_file"].change(
-        cb.inspect_trace,
-        c["api_trace_file"],
-        c["api_trace_info"],
-        api_name="inspect_trace",
-        show_progress="hidden",
-    )
+def _wire(app: App, cb: Callbacks, c: dict) -> None:
+    _wire_run(app, cb, c)
+    _wire_views(cb, c)
+    _wire_files(cb, c)
+    _wire_api(app, c)
 
 
-def _wire_run(app: cb.App, c: dict) -> None:
-    """Examples and presets fill the run panel; Run streams every view; Stop cancels it."""
+def _outs(c: dict, names) -> list:
+    return [c[k] for k in names]
 
-    def on_example(name):
-        ex = app.examples.get(name)
-        return ex["prompt"] if ex else gr.skip()
+
+def _wire_run(app: App, cb: Callbacks, c: dict) -> None:
+    """Examples and presets fill the run panel (visitor's choices only); the buttons run jobs."""
 
     def on_preset(preset):
-        from lazyllm.config import PRESET_NOTES
+        layers = app.hub.lm.num_layers if app.hub.lm is not None else DEFAULT_LAYERS
+        if preset not in PRESETS:
+            return gr.skip(), gr.skip()
+        return preset_rows(preset, layers), PRESET_NOTES.get(preset, "")
 
-        layers = app.hub.lm.num_layers if app.hub.lm is not None else cb.DEFAULT_LAYERS
-        return cb.preset_rows(preset, layers), PRESET_NOTES.get(preset, "")
+    panel = _outs(c, ("prompt", "expected"))
+    c["example"].input(bind(cb.on_example, c, panel), c["example"], panel, **QUIET)
+    c["prompt"].input(
+        bind(cb.on_prompt_edit, c, [c["example"]]), [c["prompt"], c["example"]], c["example"], **QUIET
+    )
+    c["preset"].input(on_preset, c["preset"], [c["schedule"], c["preset_note"]], **QUIET)
+    ins = _outs(c, RUN_INPUTS)
+    runs = dict(
+        concurrency_limit=None, concurrency_id="runs", show_progress="hidden", api_visibility="private"
+    )
+    views_out, table_out = _outs(c, VIEW_OUTPUTS), _outs(c, TABLE_OUTPUTS)
+    c["run"].click(bind(cb.runner("run"), c, views_out), ins, views_out, **runs)
+    c["compare"].click(bind(cb.runner("strategies"), c, table_out), ins, table_out, **runs)
+    c["sweep"].click(bind(cb.runner("sweep"), c, table_out), ins, table_out, **runs)
+    c["stop"].click(bind(cb.stop, c, [c["status"]]), None, c["status"], **QUIET)
 
-    c["example"].change(on_example, c["example"], c["prompt"], **QUIET)
-    c["preset"].change(on_preset, c["preset"], [c["schedule"], c["preset_note"]], **QUIET)
-    outs = [c[k] for k in VIEW_OUTPUTS]
-    c["run"].click(
-        _bind(app.run_ui, c, outs), [c[k] for k in RUN_INPUTS], outs, api_visibility="private",
-        concurrency_limit=None, concurrency_id="runs", show_progress="minimal", show_progress_on=[c["status"]],
-    )  # fmt: skip
-    c["stop"].click(app.stop_ui, None, None, **QUIET)  # the run ends itself after its current step
 
-
-def _wire_views(c: dict) -> None:
-    """The step slider, the focus span and the walkthrough redraw only the views they change."""
+def _wire_views(cb: Callbacks, c: dict) -> None:
+    """The step slider, the focus span, the jump and the walkthrough redraw only what they change."""
     view = c["view"]
     step_in = [view, c["step"], c["focus"], c["mode"]]
-    step_outs = [c[k] for k in ("survival", "per_layer", "importance", "top_table", "prompt_html")]
-    focus_outs = step_outs + [c[k] for k in ("evidence_plot", "evidence_md", "revivals")]
-    walk_outs = [c[k] for k in ("walk_md", "walk_plot", "walk_nav", "walk_page")]
+    step_outs = _outs(c, (*STEP, "status"))
+    focus_outs = _outs(c, (*STEP, *RUN_WIDE, "status"))
+    jump_outs = _outs(c, ("step", *STEP, "status"))
+    c["step"].release(bind(cb.on_step, c, step_outs), step_in, step_outs, **QUIET)
+    c["mode"].change(bind(cb.on_step, c, step_outs), step_in, step_outs, **QUIET)
+    c["focus"].submit(bind(cb.on_focus, c, focus_outs), step_in, focus_outs, **QUIET)
+    c["clear_focus"].click(lambda: "", None, c["focus"], **QUIET).then(
+        bind(cb.on_focus, c, focus_outs), step_in, focus_outs, **QUIET
+    )
 
-    def on_focus(v, step, focus, mode):
-        return {**cb.render_step(v, step, focus, mode), **cb.render_run(v, focus)}
+    def jump_divergence(v, focus, mode):
+        return cb.jump(v, None, focus, mode)
 
-    def on_mode(v, step, focus, mode):
-        return {"prompt_html": cb.render_step(v, step, focus, mode).get("prompt_html", "")}
+    jump_divergence.__name__ = "jump_divergence"
+    c["jump"].click(bind(jump_divergence, c, jump_outs), [view, c["focus"], c["mode"]], jump_outs, **QUIET)
+    c["jump_to"].input(
+        bind(cb.jump, c, jump_outs), [view, c["jump_to"], c["focus"], c["mode"]], jump_outs, **QUIET
+    )
+    walk_outs = _outs(c, (*WALK, "status"))
+    for button, delta in (("next", 1), ("back", -1)):
 
-    def use_answer(v):
-        ex = v and v.get("example")
-        if not ex:
-            gr.Warning("This run has no example answer span: type text to find instead.")
-            return gr.skip()
-        return ex.get("answer_span") or ex.get("answer") or ""
+        def turn(v, page, delta=delta):
+            return cb.turn(v, page, delta)
 
-    def turn(v, page, delta):
-        page = min(max(int(page) + delta, 0), len(walkthrough.PAGES) - 1)
-        return {**walkthrough.render(v, page), "walk_page": page}
-
-    c["step"].release(_bind(cb.render_step, c, step_outs), step_in, step_outs, **QUIET)
-    c["mode"].change(_bind(on_mode, c, [c["prompt_html"]]), step_in, [c["prompt_html"]], **QUIET)
-    c["focus"].submit(_bind(on_focus, c, focus_outs), step_in, focus_outs, **QUIET)
-    refocus = dict(fn=_bind(on_focus, c, focus_outs), inputs=step_in, outputs=focus_outs, **QUIET)
-    c["use_answer"].click(use_answer, view, c["focus"], **QUIET).then(**refocus)
-    c["clear_focus"].click(lambda: "", None, c["focus"], **QUIET).then(**refocus)
-    walk_in = [view, c["walk_page"]]
-    c["next"].click(_bind(lambda v, p: turn(v, p, 1), c, walk_outs), walk_in, walk_outs, **QUIET)
-    c["back"].click(_bind(lambda v, p: turn(v, p, -1), c, walk_outs), walk_in, walk_outs, **QUIET)
+        turn.__name__ = f"turn_{button}"
+        c[button].click(bind(turn, c, walk_outs), [view, c["walk_page"]], walk_outs, **QUIET)
 
 
-def _wire_files(demo: gr.Blocks, app: cb.App, c: dict) -> None:
-    """Recorded traces (also on page load, before any model) and uploaded trace files."""
-    outs = [c[k] for k in VIEW_OUTPUTS]
+def _wire_files(cb: Callbacks, c: dict) -> None:
+    """Recorded traces and uploaded trace files (views only: the run panel stays the visitor's)."""
+    outs = _outs(c, (o for o in VIEW_OUTPUTS if o != "recorded"))
+    c["recorded"].input(
+        bind(cb.load_recorded, c, outs), [c["recorded"], c["focus"], c["mode"]], outs, **QUIET
+    )
+    c["upload"].upload(bind(cb.load_upload, c, outs), [c["upload"], c["focus"], c["mode"]], outs, **QUIET)
 
-    def load(path, source, focus, mode, cached=False):
+
+def _wire_api(app: App, c: dict) -> None:
+    """`/run` (scripted comparisons) and `/inspect_trace` (what a trace file holds)."""
+
+    def run(prompt: str, preset: str = "default", schedule: str = "", strategy: str = "lazy",
+            max_new_tokens: int = 32, expected: str = "") -> dict:  # fmt: skip
+        """Run the baseline and LazyLLM on `prompt`: comparison, teacher-forced KL and top-1, verdict, config.
+
+        preset: baseline | paper | default | fast | aggressive | question. schedule: "layer:keep, ..."
+        (empty = the preset's). strategy: lazy | static | random. expected: the answer, if known.
+        """
         try:
-            v = app.recorded_view(path, source) if cached else cb.load_trace_file(path, source, app.examples)
+            return app.run_api(prompt, preset, schedule, strategy, max_new_tokens, expected)
+        except (ValueError, Busy) as e:
+            raise gr.Error(str(e)[:500]) from None
+        except Exception as e:
+            log.exception("/run failed")
+            raise gr.Error(f"the run failed: {type(e).__name__}") from None
+
+    def inspect(trace_file) -> dict:
+        try:
+            return inspect_trace(trace_file, app.limits.budget())
         except (ValueError, OSError) as e:
-            gr.Warning(str(e))
-            return {"status": cb.status_html(f"Could not load the trace: {e}", "error")}
-        out = cb.render_all(v, 0, focus, mode)
-        out["status"] = cb.status_html(f"Loaded {v['source']}: no model needed to explore it.", "done")
-        out["download"] = gr.update(value=str(path))
-        if v["example"]:  # the run panel shows the same example, ready to run it live
-            out["example"] = v["example"]["name"]
-        return out
+            raise gr.Error(f"could not load the trace: {str(e)[:300]}") from None
 
-    def load_recorded(name, step, focus, mode):
-        path = app.recorded.get(name)
-        return load(path, f"recorded example: {name}", focus, mode, cached=True) if path else {}
-
-    def load_upload(path, focus, mode):
-        return load(path, None, focus, mode) if path else {}
-
-    rec_in = [c["recorded"], c["step"], c["focus"], c["mode"]]
-    c["recorded"].input(_bind(load_recorded, c, outs), rec_in, outs, **QUIET)
-    c["upload"].upload(_bind(load_upload, c, outs), [c["upload"], c["focus"], c["mode"]], outs, **QUIET)
-    demo.load(_bind(load_recorded, c, outs), rec_in, outs, **QUIET)
+    gr.api(run, api_name="run", concurrency_limit=None, concurrency_id="runs")
+    c["api_trace_file"].change(
+        inspect, c["api_trace_file"], c["api_trace_info"], api_name="inspect_trace", show_progress="hidden"
+    )

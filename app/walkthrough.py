@@ -1,14 +1,16 @@
-"""A guided walkthrough of LazyLLM, told on the current run's real data (Next / Back).
+"""A guided walkthrough of LazyLLM, told on the current run's data (Next / Back).
 
-Each page is a function `(trace, summary) -> (markdown, figure)`; the numbers in the text come from
-the trace, so the story is always about the run on screen.
+Each page is a function `(view) -> (markdown, figure)`; every number in the text comes from the run on
+screen (its trace, comparison and layer scan), and no sentence claims more than the run shows.
 """
 
 from __future__ import annotations
 
+import gradio as gr
 import numpy as np
 
 from app import figures as F
+from app.markup import esc
 
 
 def _first_revival(trace):
@@ -26,133 +28,204 @@ def _first_revival(trace):
     return None
 
 
-def page_prefill(trace, summary):
-    n, L = trace.prompt_len, trace.num_layers
-    comp = sum(len(v) for v in trace.steps[0].computed.values())
+def page_prefill(view):
+    t = view.trace
+    n, L = t.prompt_len, t.num_layers
+    comp = sum(len(v) for v in t.steps[0].computed.values())
     text = f"""### 1 · Prefill
 Generating text has two stages. **Prefill** reads the whole prompt ({n} tokens here) through all
-{L} layers and produces the first token; the time it takes is the **time to first token (TTFT)**.
+{L} layers and produces the first token; its time is the **time to first token (TTFT)**.
 **Decode** then produces one token per step, reusing the prompt's keys and values (the KV cache).
 
 A normal model computes every prompt token at every layer: {n} × {L} = **{n * L:,}** computations.
-LazyLLM computed **{comp:,}** here ({comp / (n * L):.0%}). The heatmap shows which: dark blue =
-computed, grey = skipped, one row per layer, one column per token."""
-    return text, F.survival_heatmap(trace, 0)
+LazyLLM computed **{comp:,}** of them at prefill ({comp / (n * L):.0%}). The heatmap shows which: one
+row per layer, one column per token."""
+    return text, F.survival_heatmap(t, 0)
 
 
-def page_importance(trace, summary):
-    s = trace.steps[0]
+def page_importance(view):
+    t = view.trace
+    s = t.steps[0]
     if not s.scores:
         return (
-            "### 2 · Importance\nThis run has no pruning layers (baseline), so nothing was scored.",
+            "### 2 · Which tokens matter?\nThis run has no pruning layers (baseline), so nothing was scored.",
             F.empty_figure("Importance", "baseline run"),
         )
     layer = min(s.scores)
-    top = F.top_tokens(trace, 0, 3)
-    names = ", ".join(f"“{r[3]}” ({r[4]:.2g})" for r in top if r[0] == layer)
+    names = ", ".join(f"“{esc(r[3])}” ({r[4]:.2g})" for r in F.top_tokens(t, 0, 3) if r[0] == layer)
+    sink = s.scores[layer][0]
     text = f"""### 2 · Which tokens matter?
 To predict the next token, the model's **last token** looks back at the others through attention.
-LazyLLM scores each token *i* at layer *l* by the attention the last token pays to it, averaged over
-heads (paper §3.2, Eq. 1). At layer {layer} the top tokens were {names}.
+LazyLLM scores token *i* at layer *l* by the attention the last token pays to it, averaged over heads
+(paper §3.2, Eq. 1). At layer {layer} of this run the top tokens were {names}.
 
-Scores span orders of magnitude (log scale); the dashed line is the **percentile threshold**: tokens
-below it are pruned."""
-    return text, F.importance_plot(trace, 0)
+The first token gets {sink:.0%} of that attention here: an **attention sink**. Models park attention on
+the first token when no other token needs it; it says little about what the text means, and the first
+token is cheap to keep. Scores span orders of magnitude (log scale); the dashed line is the
+**percentile threshold** of each pruning layer: tokens below it are pruned."""
+    return text, F.importance_plot(t, 0)
 
 
-def page_pruning(trace, summary):
-    counts = F.selected_counts(trace, 0)
-    lines = []
-    for layer, keep in trace.schedule:
-        if layer + 1 < trace.num_layers:
-            lines.append(
-                f"- after layer {layer}: keep {keep:.0%} → {counts[layer + 1]} of {counts[layer]} tokens go on"
-            )
-    text = f"""### 3 · Progressive pruning
-At a few layers LazyLLM keeps only the top fraction of the tokens that entered that layer; each
-later layer sees a subset of the previous one. Pruning late costs less accuracy than pruning early
-(paper §5.4), so the schedule keeps everything through the first layers.
+def page_scan(view):
+    from app.views import focus_span, view_scan
+
+    span, why = focus_span(view, "")
+    scan = view_scan(view, span)
+    if scan is None:
+        text = """### 3 · Where to prune
+The layer scan needs a run of this prompt (its baseline scores every layer at prefill) and a span of
+the prompt to follow: run a prompt to see it."""
+        return text, F.empty_figure("Layer scan", "no scan for this trace")
+    early = scan.worst[: max(len(scan.worst) // 3, 1)]
+    first = view.trace.schedule[0][0] if view.trace.schedule else None
+    safe = "never stays" if scan.safe_from is None else f"stays from layer **{scan.safe_from}** on"
+    verdict = ""
+    if first is not None and scan.safe_from is not None:
+        verdict = (
+            f" This run prunes first after layer {first}: "
+            + ("*before* the span is safe, so the cut can take part of it." if first < scan.safe_from
+               else "after the span is safe.")
+        )  # fmt: skip
+    text = f"""### 3 · Where to prune: the layer scan
+Does the last token "find" the part of the prompt that matters at every layer? The scan runs one
+prefill without pruning and ranks the span ({esc(why)}) at every layer.
+
+In the first third of the layers its worst token ranks between the top {early.min():.0%} and
+{early.max():.0%} of the prompt; the whole span {safe} inside the top {scan.keep_fraction:.0%}.
+Pruning before that layer can lose it, which is why pruning late costs less (paper §5.4).{verdict}"""
+    return text, F.scan_plot(scan, view.trace.schedule)
+
+
+def page_pruning(view):
+    t = view.trace
+    counts = F.selected_counts(t, 0)
+    lines = [
+        f"- after layer {layer}: keep {keep:.0%} of the {counts[layer]} tokens entering it → {counts[layer + 1]} go on"
+        for layer, keep in t.schedule[:12]
+        if layer + 1 < t.num_layers
+    ]
+    text = f"""### 4 · Progressive pruning
+At a few layers LazyLLM keeps only the top fraction of the tokens that entered that layer; each later
+layer sees a subset of the previous one. "Pruned after layer *l*" means: not computed from layer *l+1*
+on, in this step.
 
 {chr(10).join(lines) or "- no pruning in this run"}
 
 The last token is never pruned: it is the one that predicts the next token."""
-    return text, F.selected_per_layer(trace, 0)
+    return text, F.selected_per_layer(t, 0)
 
 
-def page_aux(trace, summary):
-    aux0 = trace.steps[0].aux_len
-    total = int(aux0.sum())
-    busiest = int(np.argmax(aux0))
-    text = f"""### 4 · The Aux Cache
+def page_aux(view):
+    t = view.trace
+    aux0 = t.steps[0].aux_len
+    total, busiest = int(aux0.sum()), int(np.argmax(aux0))
+    text = f"""### 5 · The Aux Cache
 A token pruned after layer *l* is not thrown away: its hidden state after layer *l* goes into the
-**Aux Cache** of that layer. After prefill the Aux Caches hold **{total}** hidden states (most at layer
-{busiest}: {int(aux0[busiest])}). The KV cache of each layer holds only the tokens computed there, so
-caches of different layers have different lengths (left); the Aux Cache is on the right."""
-    return text, F.cache_sizes_plot(trace)
+**Aux Cache of layer *l***. After prefill the Aux Caches hold **{total}** hidden states (most at layer
+{busiest}: {int(aux0[busiest])}). Each layer's KV cache holds only the tokens computed there, so caches
+of different layers have different lengths (left, in tokens); the Aux Cache is on the right."""
+    return text, F.cache_sizes_plot(t)
 
 
-def page_revival(trace, summary):
-    rev = _first_revival(trace)
+def page_revival(view):
+    t = view.trace
+    rev = _first_revival(t)
     if rev is None:
-        text = """### 5 · Revival
+        text = """### 6 · Revival
+Every decode step chooses again, over the whole context, which tokens matter for *its* next token, so
+a token pruned earlier can come back. In this run no token was revived."""
+        return text, F.revivals_heatmap(t)
+    step, layer, pos = rev
+    total = int(F.revivals_grid(t).sum())
+    text = f"""### 6 · A decode step revives a token
 Every decode step chooses again, over the whole context, which tokens matter for *its* next token.
-A token pruned earlier can come back. In this run no token was revived: the steps agreed on what
-mattered (or the run had a single step)."""
-        return text, F.revivals_heatmap(trace)
-    t, layer, pos = rev
-    tok = F.token_label(trace.tokens[pos])
-    total = int(F.revivals_grid(trace).sum())
-    text = f"""### 5 · A decode step revives a token
-Every decode step chooses again, over the whole context, which tokens matter for *its* next token.
-At **step {t}**, token {pos} “{tok}” was needed at **layer {layer}** although it had been pruned
-before. Its hidden state came from the Aux Cache of layer {layer - 1}, so only layers {layer} and up
-were computed for it: nothing is recomputed from scratch. Orange cells: revived ({total} in the run)."""
-    return text, F.survival_heatmap(trace, t, (pos, pos + 1))
+At **step {step}**, token {pos} “{esc(F.token_label(t.tokens[pos], escape=False))}” was needed at
+**layer {layer}** although it had been pruned after layer {layer - 1}. Its hidden state came from the
+Aux Cache of layer {layer - 1}, so only layers {layer} and up were computed for it: nothing is
+recomputed from scratch. Orange cells: revived ({total} token-layers in this run); the outlined column
+is that token."""
+    return text, F.survival_heatmap(t, step, (pos, pos + 1))
 
 
-def page_once(trace, summary):
-    worst = F.max_computations_per_cell(trace)
-    frac = trace.prompt_compute_fraction()
-    text = f"""### 6 · At most once per layer
-Each layer computes a token at most once over the whole generation: later steps take its KV from
-the cache, or its hidden state from the Aux Cache, never recompute it. So LazyLLM can never cost
-more than the baseline (plus the small cost of scoring). In this run the most times any (token,
-layer) was computed is **{worst}**, and prompt computations reached **{frac:.0%}** of the baseline's
-by the last step (paper Figs. 3 and 7)."""
-    return text, F.cumulative_compute_plot(trace)
+def page_once(view):
+    t = view.trace
+    worst = F.max_computations_per_cell(t)
+    frac = t.prompt_compute_fraction()
+    revived = F.revived_per_step(t)
+    decode = ""
+    c = view.comparison
+    if c is not None and len(c.lazy_step_s) > 1:
+        lazy_s, base_s = sum(c.lazy_step_s[1:]), sum(c.baseline_step_s[1:])
+        decode = (
+            f" Decode took {lazy_s:.2f} s here against the baseline's {base_s:.2f} s "
+            f"({'slower' if lazy_s > base_s else 'faster'}), and the whole generation "
+            f"{c.lazy_total_s:.2f} s against {c.baseline_total_s:.2f} s."
+        )
+    text = f"""### 7 · At most once per layer
+Each layer computes a token at most once over the whole generation: later steps take its KV from the
+cache, or its hidden state from the Aux Cache, never recompute it. So the computations never exceed the
+baseline's. In this run the most times any (token, layer) was computed is **{worst}**, and prompt
+computations reached **{frac:.0%}** of the baseline's by the last step (paper Figs. 3 and 7).
+
+Time is another matter: the decode steps do the work the prefill deferred. Here they revived
+**{sum(revived[1:]):,}** token-layers from the Aux Cache, most at step {int(np.argmax(revived))}, and each
+step also scores and gathers tokens, so a decode step can be slower than the baseline's.{decode}"""
+    return text, F.cumulative_compute_plot(t)
 
 
-def page_speedup(trace, summary):
-    if not summary:
-        text = """### 7 · The speedup
-This trace was loaded without its baseline run, so there are no timings to compare. Run a prompt
-to see TTFT and generation speedups side by side."""
-        return text, F.cumulative_compute_plot(trace)
-    s = summary
-    text = f"""### 7 · The speedup
-Fewer tokens through the expensive layers means a faster prefill: TTFT went from
-{s["baseline_ttft_s"]:.2f} s to {s["lazy_ttft_s"]:.2f} s (**{s["ttft_speedup"]:.2f}×**), the whole generation
-{s["generation_speedup"]:.2f}× faster. Fidelity: **{s["token_agreement"]:.0%}** of the generated tokens
-match the unpruned model, top-1 agreement {s["top1_agreement"]:.0%}. On this tiny model on a CPU the
-gain is smaller than the paper's 2.34× on Llama 2 7B: attention is a smaller share of the work."""
-    return text, F.timing_plot(s)
+def page_outcome(view):
+    c = view.comparison
+    if c is None:
+        text = """### 8 · The outcome
+This trace was loaded without its baseline run: there are no timings or fidelity numbers to show.
+Run a prompt to see them."""
+        return text, F.cumulative_compute_plot(view.trace)
+    right = view.correct()
+    answer = "" if right is None else f" The pruned run's answer is **{'right' if right else 'wrong'}**."
+    text = f"""### 8 · The outcome
+{esc(view.verdict())} TTFT went from {c.baseline_ttft_s:.2f} s to {c.lazy_ttft_s:.2f} s
+(**{c.ttft_speedup:.2f}×**) with {c.compute_fraction:.0%} of the baseline's prompt computations.{answer}
+
+Teacher-forced fidelity (the pruned model fed the baseline's tokens, so both predict from the same
+context): top-1 agreement **{c.top1_agreement:.0%}**, mean KL {c.mean_kl:.3g} nats. The paper reports
+2.34× TTFT on LongBench multi-document QA for Llama 2 7B on an A100; the numbers here are this run's,
+on this model and this machine."""
+    return text, F.fidelity_plot(c.kl_per_step, c.top1_per_step, c.first_divergence)
 
 
-PAGES = (page_prefill, page_importance, page_pruning, page_aux, page_revival, page_once, page_speedup)
+PAGES = (
+    page_prefill,
+    page_importance,
+    page_scan,
+    page_pruning,
+    page_aux,
+    page_revival,
+    page_once,
+    page_outcome,
+)
 
 
-def render(view: dict | None, page: int) -> dict:
-    """{"walk_md", "walk_plot", "walk_nav"} for page `page` (clamped) of the current view."""
-    page = int(min(max(int(page or 0), 0), len(PAGES) - 1))
-    nav = f"Page {page + 1} of {len(PAGES)}"
-    if not view:
+def render(view, page) -> dict:
+    """The walkthrough's views for page `page` (clamped) of the current view; Back/Next off at the ends."""
+    last = len(PAGES) - 1
+    try:
+        page = min(max(int(page or 0), 0), last)
+    except (TypeError, ValueError, OverflowError):
+        page = 0
+    out = {
+        "walk_nav": f"Page {page + 1} of {len(PAGES)}",
+        "walk_page": page,
+        "back": gr.update(interactive=page > 0),
+        "next": gr.update(interactive=page < last),
+    }
+    if view is None:
         return {
+            **out,
             "walk_md": "Run a prompt or load a trace first.",
             "walk_plot": F.empty_figure("Walkthrough"),
-            "walk_nav": nav,
         }
     try:
-        text, fig = PAGES[page](view["trace"], view.get("summary"))
+        text, fig = PAGES[page](view)
     except Exception as e:  # one broken page must not break the tab
-        text, fig = f"This page could not be drawn: {e}", F.error_figure("Walkthrough", str(e))
-    return {"walk_md": text, "walk_plot": fig, "walk_nav": nav}
+        text, fig = f"This page could not be drawn: {esc(e, 200)}", F.error_figure("Walkthrough", str(e))
+    return {**out, "walk_md": text, "walk_plot": fig}

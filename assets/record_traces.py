@@ -1,59 +1,54 @@
 """Record the example traces in assets/traces/ with the embedded model (run once; files are committed).
 
-Each file is a `lazyllm` Trace JSON plus an "explorer" section (the baseline comparison and the
-example's name), so the app shows every view of it before any model has loaded.
+Each file is what the app's Download gives for a Run of the example with the `default` preset: the
+pruned run's Trace plus the explorer section (comparison with the baseline, the example, its answer,
+the layer scan), so the app shows every view of it before any model has loaded. Each example runs
+twice and the second (warm) run is kept.
 
-    python assets/record_traces.py [max_new_tokens] [task ...]     # e.g. 32 passkey code
+    python assets/record_traces.py [max_new_tokens] [task ...]     # e.g. 24 passkey notes
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from app import callbacks as cb
-from lazyllm import LazyConfig, generate, load_model
+from app.inputs import RunRequest
+from app.serving import EMBEDDED, Limits
+from app.session import App, Context, run_job
+from app.state import Finished
+from app.tracefiles import export_text
+from lazyllm import load_model
 
 OUT = Path(__file__).resolve().parent / "traces"
 
 
-def retime(lm, prompt, cfg, max_new_tokens: int, summary: dict, repeats: int = 2) -> None:
-    """Replace the instrumented timings by the best of `repeats` plain runs of each, alternating,
-    so a busy machine disturbs the recorded speedups as little as possible."""
-    best = {}
-    for _ in range(repeats):
-        for run, config in (("baseline", LazyConfig.preset("baseline")), ("lazy", cfg)):
-            t = generate(lm, prompt, config=config, max_new_tokens=max_new_tokens).timings
-            old = best.get(run, (float("inf"), float("inf")))
-            best[run] = (min(old[0], t.ttft_s), min(old[1], t.total_s))
-    for run, (ttft, total) in best.items():
-        summary[f"{run}_ttft_s"], summary[f"{run}_total_s"] = ttft, total
-    summary["ttft_speedup"] = best["baseline"][0] / best["lazy"][0]
-    summary["generation_speedup"] = best["baseline"][1] / best["lazy"][1]
+def record(lm, name: str, max_new_tokens: int):
+    """The view of a Run of example `name` (a fresh App each time: no cached baseline)."""
+    app = App(Limits(max_new_tokens=max_new_tokens), loader=lambda _: lm)
+    ex = app.examples[name]
+    req = RunRequest.parse(app.limits, ex.prompt, EMBEDDED, "default", None, "lazy", max_new_tokens, "", name)
+    view = next(e.result for e in run_job(Context(app), req) if isinstance(e, Finished))
+    return replace(view, source=f"recorded example: {name}")
 
 
-def main(max_new_tokens: int = 32, tasks: list[str] | None = None) -> None:
+def main(max_new_tokens: int = 24, tasks: list[str] | None = None) -> None:
     OUT.mkdir(exist_ok=True)
     lm = load_model()
-    first = next(iter(cb.load_examples().values()))["prompt"]
-    generate(lm, first, max_new_tokens=2)  # warm-up: the first timed run must not pay one-off costs
-    for i, (name, ex) in enumerate(cb.load_examples().items(), 1):
-        if tasks and ex["task"] not in tasks:
+    examples = App(Limits(), loader=lambda _: lm).examples
+    for i, (name, ex) in enumerate(examples.items(), 1):
+        if tasks and ex.task not in tasks:
             continue
-        cfg = LazyConfig.preset("default", num_layers=lm.num_layers)
-        final = None
-        for ev in cb.compare_stream(lm, ex["prompt"], cfg, max_new_tokens):
-            final = ev
-        retime(lm, ex["prompt"], cfg, max_new_tokens, final.summary)
-        view = cb.make_view(final.trace, final.summary, ex, f"recorded: {name}")
-        path = cb.export_trace(view, OUT / f"{i}_{ex['task']}.json")
-        s = final.summary
+        record(lm, name, 2)  # warm-up: the kept run must not pay one-off costs
+        view = record(lm, name, max_new_tokens)
+        path = OUT / f"{i}_{ex.task}.json"
+        path.write_text(export_text(view), encoding="utf-8")
+        c = view.comparison
         print(
-            f"{path}: {Path(path).stat().st_size / 1e6:.2f} MB, TTFT {s['ttft_speedup']:.2f}x, "
-            f"agreement {s['token_agreement']:.0%}, answer ok {ex['answer'].lower() in s['lazy_text'].lower()}: "
-            f"{s['lazy_text'][:60]!r}"
+            f"{path.name}: {path.stat().st_size / 1e6:.2f} MB, TTFT {c.ttft_speedup:.2f}x; {view.verdict()}"
         )
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 32, sys.argv[2:])
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 24, sys.argv[2:])

@@ -1,4 +1,4 @@
-"""Command line: `python -m lazyllm generate|bench-speed|verify|bench|tune ...`.
+"""Command line: `python -m lazyllm generate|scan|bench|tune|bench-speed|verify ...`.
 
 Errors in the input print one line naming the problem and exit with status 2; no stack trace.
 """
@@ -68,12 +68,19 @@ def add_generate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt", help="the prompt text itself (instead of --prompt-file)")
     p.add_argument("--preset", choices=list(PRESETS), help="a named config (default: default)")
     p.add_argument(
-        "--schedule", help='pruning layers and keep fractions, e.g. "9:0.7,19:0.7,28:0.7" (overrides the preset\'s)'
+        "--schedule",
+        help='pruning layers and keep fractions, e.g. "9:0.7,19:0.7,28:0.7" (overrides the preset\'s)',
     )
     p.add_argument("--strategy", choices=STRATEGIES, help="default: the preset's (lazy)")
-    p.add_argument("--window", type=int, help="score with the last W queries (beyond the paper; default: the preset's)")
-    p.add_argument("--pool", type=int, help="max-pool scores over P neighbours (beyond the paper; default: the preset's)")
-    p.add_argument("--sinks", type=int, help="always keep the first S tokens (beyond the paper; default: the preset's)")
+    p.add_argument(
+        "--window", type=int, help="score with the last W queries (beyond the paper; default: the preset's)"
+    )
+    p.add_argument(
+        "--pool", type=int, help="max-pool scores over P neighbours (beyond the paper; default: the preset's)"
+    )
+    p.add_argument(
+        "--sinks", type=int, help="always keep the first S tokens (beyond the paper; default: the preset's)"
+    )
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--model", default=None, help="hub id or local folder (default: the embedded SmolLM2)")
     p.add_argument("--no-chat", action="store_true", help="feed the text as is, without the chat template")
@@ -175,12 +182,68 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_scan(args) -> int:
+    """`scan`: where a span ranks in the last token's attention at every layer (no pruning)."""
+    import torch
+
+    from .model import load_model
+    from .scan import scan
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    prompt = read_prompt(args)
+    if not prompt.strip():
+        raise CliError("prompt is empty: the prompt file holds no text")
+    if not 0.0 < args.keep <= 1.0:
+        raise CliError(f"--keep must be in (0, 1], got {args.keep}")
+    lm = load_model(args.model)
+    result, base, plain_s = scan(lm, prompt, args.span, args.keep, not args.no_chat, args.max_new_tokens)
+    if result is None:
+        raise CliError("no span: the output copies no run of 3+ prompt tokens; give --span TEXT")
+    a, b = result.span
+    span_text = (
+        "".join(lm.tokenizer.decode([i]) for i in base.prompt_ids[a:b]) if lm.tokenizer else f"{a}-{b}"
+    )
+    cost = {"scan_prefill_s": round(base.timings.ttft_s, 4), "plain_prefill_s": round(plain_s, 4)}
+    if args.json:
+        out = dict(span=[a, b], span_text=span_text, keep=args.keep, safe_from=result.safe_from,
+                   layers=result.rows(), output=base.text, **cost)  # fmt: skip
+        print(json.dumps(out, ensure_ascii=False))
+        return 0
+    print(f"span: tokens {a}-{b - 1} {span_text!r}{'' if args.span else ' (copied by the output)'}")
+    print(f"output: {base.text!r}\n")
+    print("| layer | best token (percentile) | worst token | attention on the span |\n|---|---|---|---|")
+    for r in result.rows():
+        print(f"| {r['layer']} | {r['best']:.1%} | {r['worst']:.1%} | {r['mass']:.2%} |")
+    where = "never" if result.safe_from is None else f"from layer {result.safe_from} on"
+    print(f"\nthe whole span is inside the top {args.keep:.0%}: {where}")
+    print(f"cost: scan prefill {cost['scan_prefill_s']:.3f} s, plain prefill {cost['plain_prefill_s']:.3f} s")
+    return 0
+
+
+def add_scan_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prompt-file", help="file with the prompt text (UTF-8); - reads standard input")
+    p.add_argument("--prompt", help="the prompt text itself (instead of --prompt-file)")
+    p.add_argument("--span", help="text to follow (default: the prompt span the output copies)")
+    p.add_argument("--keep", type=float, default=0.5, help="the keep fraction to check the span against")
+    p.add_argument("--max-new-tokens", type=int, default=16, help="tokens of the output that picks the span")
+    p.add_argument("--model", default=None, help="hub id or local folder (default: the embedded SmolLM2)")
+    p.add_argument("--no-chat", action="store_true", help="feed the text as is, without the chat template")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lazyllm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="generate with LazyLLM and print text, TTFT and compute fraction")
     add_generate_options(gen)
     gen.set_defaults(func=cmd_generate)
+    sc = sub.add_parser(
+        "scan", help="layer scan: where a span ranks in the last token's attention, per layer"
+    )
+    add_scan_options(sc)
+    sc.set_defaults(func=cmd_scan)
     from .eval import commands
 
     commands.add_subcommands(sub)

@@ -16,7 +16,7 @@ Used by the CLI (`generate --compare`), the app (`/run` and every view) and the 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -67,6 +67,11 @@ def _numpy(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
+def forcing_needed(base: GenerationResult, free: GenerationResult) -> bool:
+    """False when the free-running run already is the teacher-forced one (same tokens, with logits)."""
+    return free.logits is None or free.token_ids != base.token_ids
+
+
 def teacher_forced(lm, config: LazyConfig, base: GenerationResult, free: GenerationResult | None = None,
                    seed: int = 0) -> GenerationResult:  # fmt: skip
     """The pruned run fed the baseline's tokens (needs base.token_ids; returns logits).
@@ -75,7 +80,7 @@ def teacher_forced(lm, config: LazyConfig, base: GenerationResult, free: Generat
     tokens, it was fed the same tokens at every step, so it *is* the teacher-forced run: returned
     as it is, without running again.
     """
-    if free is not None and free.logits is not None and free.token_ids == base.token_ids:
+    if free is not None and not forcing_needed(base, free):
         return free
     return generate(
         lm, base.prompt_ids, config=config, max_new_tokens=len(base.token_ids), return_logits=True,
@@ -132,6 +137,20 @@ class Comparison:
         t = self.first_divergence
         return self.kl_per_step[t] if t is not None and t < len(self.kl_per_step) else None
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Comparison:
+        """A Comparison read back from JSON (a trace file's explorer section); ValueError names the field."""
+        if not isinstance(d, dict):
+            raise ValueError("comparison must be a JSON object")
+        out = {}
+        for f in fields(cls):
+            if f.name not in d:
+                if f.default is not MISSING or f.default_factory is not MISSING:
+                    continue
+                raise ValueError(f"comparison is missing the field {f.name!r}")
+            out[f.name] = _checked(f.name, d[f.name])
+        return cls(**out)
+
     def to_dict(self) -> dict:
         derived = dict(
             ttft_speedup=self.ttft_speedup,
@@ -142,6 +161,35 @@ class Comparison:
             lazy_new_tokens=len(self.lazy_tokens),
         )
         return {**asdict(self), **{k: _finite(v) for k, v in derived.items()}}
+
+
+_TEXTS = ("baseline_text", "lazy_text")
+_TOKEN_LISTS = ("baseline_tokens", "lazy_tokens")
+_SECONDS = ("baseline_step_s", "lazy_step_s", "kl_per_step")
+MAX_STEPS = 1_000_000
+
+
+def _checked(name: str, v):
+    """One field of a Comparison from JSON, type-checked (finite numbers, bounded lists)."""
+
+    def number(x):
+        return not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x)
+
+    ok = {
+        **{k: isinstance(v, str) for k in _TEXTS},
+        **{
+            k: isinstance(v, list) and len(v) <= MAX_STEPS and all(isinstance(x, str) for x in v)
+            for k in _TOKEN_LISTS
+        },
+        **{k: isinstance(v, list) and len(v) <= MAX_STEPS and all(number(x) for x in v) for k in _SECONDS},
+        "top1_per_step": isinstance(v, list) and len(v) <= MAX_STEPS and all(isinstance(x, bool) for x in v),
+        "first_divergence": v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+        "config": isinstance(v, dict),
+        "prompt_tokens": isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+    }.get(name, number(v))
+    if not ok:
+        raise ValueError(f"comparison: field {name!r} has the wrong type or a non-finite value")
+    return v
 
 
 def _ratio(a: float, b: float) -> float:
@@ -174,7 +222,9 @@ def token_texts(lm, ids) -> list[str]:
     return [lm.tokenizer.decode([int(i)], skip_special_tokens=True) for i in ids]
 
 
-def compare_results(lm, base: GenerationResult, free: GenerationResult, forced: GenerationResult) -> Comparison:
+def compare_results(
+    lm, base: GenerationResult, free: GenerationResult, forced: GenerationResult
+) -> Comparison:
     """The Comparison of a baseline run, the free-running pruned run and its teacher-forced run."""
     kl, top1 = step_kl_top1(base.logits, forced.logits)
     return Comparison(
@@ -222,7 +272,9 @@ def verdict(c: Comparison, correct: bool | None = None) -> str:
         a = c.baseline_tokens[t] if t < len(c.baseline_tokens) else "(end)"
         b = c.lazy_tokens[t] if t < len(c.lazy_tokens) else "(end)"
         kl = c.divergence_kl()
-        line = f"Diverged at step {t} ({a!r} → {b!r}" + (f", teacher-forced KL {kl:.3g} nats)" if kl is not None else ")")
+        line = f"Diverged at step {t} ({a!r} → {b!r}" + (
+            f", teacher-forced KL {kl:.3g} nats)" if kl is not None else ")"
+        )
     if correct is not None:
         line += "; the answer is " + ("right" if correct else "wrong")
     return line + "."

@@ -136,7 +136,9 @@ class LazyConfig:
             if not isinstance(f, (int, float)) or isinstance(f, bool) or math.isnan(f) or not 0.0 <= f < 1.0:
                 raise ValueError(f"stages: depth fraction must be in [0, 1), got {quote(f)}")
             if f <= last:
-                raise ValueError(f"stages: depth fractions must be strictly increasing, got {quote(self.stages)}")
+                raise ValueError(
+                    f"stages: depth fractions must be strictly increasing, got {quote(self.stages)}"
+                )
             _check_keep("stages", k)
             last = f
 
@@ -196,7 +198,9 @@ class LazyConfig:
             raise ValueError("give either schedule (layers) or stages (depth fractions), not both")
         if schedule is not None:  # layers: compared with the preset's layers on this model
             if num_layers is None:
-                raise ValueError("num_layers: the model's depth is needed to compare a schedule with a preset's")
+                raise ValueError(
+                    "num_layers: the model's depth is needed to compare a schedule with a preset's"
+                )
             base = base.resolved(num_layers)
             fields["schedule"] = parse_schedule(schedule) if isinstance(schedule, str) else schedule
         if stages is not None:

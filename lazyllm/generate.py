@@ -48,7 +48,9 @@ class GenerationResult:
     logits: torch.Tensor | None = None  # (steps, V) float32 when return_logits
     trace: Trace | None = None
     stopped: str = "length"  # "length", "eos" or "cancelled"
-    scan: np.ndarray | None = None  # (L, prompt_len) float32: importance at every layer at prefill (scan=True)
+    scan: np.ndarray | None = (
+        None  # (L, prompt_len) float32: importance at every layer at prefill (scan=True)
+    )
 
 
 @dataclass

@@ -84,7 +84,9 @@ class LazyRunner:
         self.scorer = Scorer(self.cfg.window, self.cfg.pool, self.cfg.sinks)
         self.strategy = make_strategy(self.cfg.strategy, seed)
         if scan and self.prunes:
-            raise ValueError("scan: the layer scan scores every layer without pruning; use the baseline config")
+            raise ValueError(
+                "scan: the layer scan scores every layer without pruning; use the baseline config"
+            )
         self.scan = scan
         self.layer_scan: dict[int, torch.Tensor] = {}  # layer -> (prompt_len,) importance at prefill
         self.n = 0  # context length after the current step

@@ -70,24 +70,65 @@ class StepTrace:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> StepTrace:
-        def ints(v):
-            return np.asarray(v, dtype=np.int64).reshape(-1)
-
-        def floats(v):
-            return np.asarray([np.nan if x is None else x for x in v], dtype=np.float64)
+    def from_dict(cls, d: dict, where: str = "step") -> StepTrace:
+        def layers(name):
+            table = d[name]
+            if not isinstance(table, dict):
+                raise ValueError(f"trace: {where}.{name} must be an object keyed by layer")
+            return {layer_key(k, f"{where}.{name}"): v for k, v in table.items()}
 
         return cls(
-            step=int(d["step"]),
-            token_id=int(d["token_id"]),
-            depth=ints(d["depth"]),
-            scores={int(k): floats(v) for k, v in d["scores"].items()},
-            computed={int(k): ints(v) for k, v in d["computed"].items()},
-            revived={int(k): ints(v) for k, v in d["revived"].items()},
-            kv_len=ints(d["kv_len"]),
-            aux_len=ints(d["aux_len"]),
-            seconds=float(d["seconds"]),
+            step=exact_int(d["step"], f"{where}.step"),
+            token_id=exact_int(d["token_id"], f"{where}.token_id"),
+            depth=int_array(d["depth"], f"{where}.depth"),
+            scores={k: float_array(v, f"{where}.scores[{k}]") for k, v in layers("scores").items()},
+            computed={k: int_array(v, f"{where}.computed[{k}]") for k, v in layers("computed").items()},
+            revived={k: int_array(v, f"{where}.revived[{k}]") for k, v in layers("revived").items()},
+            kv_len=int_array(d["kv_len"], f"{where}.kv_len"),
+            aux_len=int_array(d["aux_len"], f"{where}.aux_len"),
+            seconds=finite_float(d["seconds"], f"{where}.seconds"),
         )
+
+
+def layer_key(key: str, name: str) -> int:
+    """A layer index written as a JSON object key: ASCII digits only."""
+    if not (isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 6):
+        raise ValueError(f"trace: {name} has a key that is not a layer index: {str(key)[:20]!r}")
+    return int(key)
+
+
+def exact_int(value, name: str) -> int:
+    """An integer from JSON: an int or an integral float; never a string or a bool."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"trace: {name} must be an integer, got {str(value)[:40]!r}")
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise ValueError(f"trace: {name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def finite_float(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"trace: {name} must be a finite number, got {str(value)[:40]!r}")
+    return float(value)
+
+
+def int_array(values, name: str) -> np.ndarray:
+    """int64 [k] from a JSON list of integers (integral floats accepted; strings, bools, fractions refused)."""
+    if not isinstance(values, list):
+        raise ValueError(f"trace: {name} must be a list of integers")
+    a = np.asarray(values) if values else np.zeros(0, dtype=np.int64)
+    if a.ndim != 1 or a.dtype.kind not in "iuf" or (a.dtype.kind == "f" and not np.all(np.mod(a, 1) == 0)):
+        raise ValueError(f"trace: {name} must be a list of integers")
+    return a.astype(np.int64)
+
+
+def float_array(values, name: str) -> np.ndarray:
+    """float64 [k] from a JSON list of numbers and nulls (NaN)."""
+    if not isinstance(values, list):
+        raise ValueError(f"trace: {name} must be a list of numbers or nulls")
+    if any(isinstance(x, bool) or not (x is None or isinstance(x, (int, float))) for x in values):
+        raise ValueError(f"trace: {name} must be a list of numbers or nulls")
+    return np.asarray([np.nan if x is None else x for x in values], dtype=np.float64)
 
 
 @dataclass
@@ -130,12 +171,17 @@ class Trace:
             raise ValueError(
                 f"trace: version {str(version)[:20]!r} is not supported (this lazyllm reads version {TRACE_VERSION})"
             )
+        if not isinstance(d["tokens"], list) or not isinstance(d["steps"], list):
+            raise ValueError("trace: tokens and steps must be lists")
         trace = cls(
-            num_layers=int(d["num_layers"]),
-            prompt_len=int(d["prompt_len"]),
+            num_layers=exact_int(d["num_layers"], "num_layers"),
+            prompt_len=exact_int(d["prompt_len"], "prompt_len"),
             tokens=[str(t) for t in d["tokens"]],
-            schedule=[[int(layer), float(k)] for layer, k in d["schedule"]],
-            steps=[StepTrace.from_dict(s) for s in d["steps"]],
+            schedule=[
+                [exact_int(layer, "schedule layer"), finite_float(k, "schedule keep")]
+                for layer, k in d["schedule"]
+            ],
+            steps=[StepTrace.from_dict(s, f"steps[{i}]") for i, s in enumerate(d["steps"])],
             strategy=str(d.get("strategy", "lazy")),
             variant=str(d.get("variant", "paper")),
             model=str(d.get("model", "")),

@@ -4,7 +4,7 @@
 #      transformers forward) on a random-weight ~1B Llama in fp32 and an ~8B one in bf16;
 #   2. speed: `bench-speed` tables in bf16 (random weights: timing only), and a timing-only `bench`.
 # Random weights because the embedded model's file does not travel; a tokenizer folder does:
-#   python -c "from lazyllm.bench import load_tokenizer; load_tokenizer().save_pretrained('.gpu/tokenizer')"
+#   python -c "from lazyllm.eval.models import load_tokenizer; load_tokenizer().save_pretrained('.gpu/tokenizer')"
 # Usage:  OUT=results/gpu scripts/gpu_check.sh
 # Dry run on a CPU:  DEVICE=cpu SMALL=135m BIG=135m LONG=512 SHORT=256 REPEATS=1 scripts/gpu_check.sh
 set -u
@@ -51,7 +51,7 @@ step() {
 
 # Most important first: each step's table lands in the summary as soon as it ends.
 step equivalence-tests 120 env LAZYLLM_TEST_DEVICE="$DEVICE" $PY -m pytest -q -p no:cacheprovider \
-    tests/test_equivalence.py -k "not embedded"
+    $(find tests -name test_equivalence.py) -k "not embedded"
 step verify-fp32-"$SMALL" 90 $PY -m lazyllm verify --model "$TOK" --random-weights "$SMALL" \
     --device "$DEVICE" --dtype float32 --prompt-tokens 256,"$SHORT","$LONG" --steps 10
 speed() {

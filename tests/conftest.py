@@ -88,3 +88,9 @@ def tiny_model_folder(tmp_path_factory, embedded_tokenizer):
     model.save_pretrained(folder)
     embedded_tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_app_lm(tiny_model_folder):
+    """The tiny Llama with the embedded tokenizer, loaded once: the app's tests run the real runtime on it."""
+    return load_model(str(tiny_model_folder))

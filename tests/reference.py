@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
-from lazyllm.verify import hf_greedy  # noqa: F401  (the transformers forward with its own cache)
+from lazyllm.eval.verify import hf_greedy  # noqa: F401  (the transformers forward with its own cache)
 
 
 @torch.inference_mode()

@@ -12,6 +12,12 @@ import sys
 
 import torch
 
+from lazyllm.config import LazyConfig
+from lazyllm.generate import generate
+
+from .models import add_model_options, load_bench_model
+from .speed import long_prompt
+
 FP32_TOL = 1e-4
 
 
@@ -33,15 +39,12 @@ def hf_greedy(model, prompt_ids: list[int], steps: int):
     return torch.stack(logits), tokens
 
 
-def compare(lm, prompt_ids: list[int], steps: int) -> dict:
+def compare_with_transformers(lm, prompt_ids: list[int], steps: int) -> dict:
     """Our baseline loop vs the transformers forward on `prompt_ids` for `steps` greedy steps.
 
     Logits are compared up to and including the first step whose greedy tokens differ (after it the
     two runs continue different texts, so later logits are not comparable).
     """
-    from .config import LazyConfig
-    from .generate import generate
-
     ref_logits, ref_tokens = hf_greedy(lm.model, prompt_ids, steps)
     res = generate(
         lm, prompt_ids, config=LazyConfig.preset("baseline"), max_new_tokens=steps, return_logits=True
@@ -68,9 +71,7 @@ def verdict(result: dict, tol: float | None) -> bool:
 
 
 def cmd_verify(args) -> int:
-    from .bench import load_bench_model
-    from .bench_speed import long_prompt
-
+    """`verify`: one table row per prompt length; exit 1 when a row fails."""
     lm = load_bench_model(args)
     tol = args.tol if args.tol is not None else (FP32_TOL if lm.dtype == torch.float32 else None)
     lines = [
@@ -80,7 +81,7 @@ def cmd_verify(args) -> int:
     ]
     ok = True
     for n in args.prompt_tokens:
-        r = compare(lm, long_prompt(lm, n), args.steps)
+        r = compare_with_transformers(lm, long_prompt(lm, n), args.steps)
         passed = verdict(r, tol)
         ok &= passed
         tokens = "identical" if r["tokens_equal"] else f"differ from step {r['first_token_diff']}"
@@ -110,10 +111,8 @@ def prompt_lengths(text: str) -> list[int]:
 
 
 def add_subcommand(sub) -> None:
-    from .bench import add_model_options
-
+    """Register `verify` on the CLI's subparsers."""
     p = sub.add_parser("verify", help="pruning off vs the transformers forward: logits and greedy tokens")
-    p.add_argument("--model", default=None, help="hub id or local folder (default: the embedded SmolLM2)")
     p.add_argument(
         "--prompt-tokens",
         type=prompt_lengths,
@@ -123,6 +122,5 @@ def add_subcommand(sub) -> None:
     p.add_argument("--steps", type=int, default=10, help="greedy steps compared")
     p.add_argument("--tol", type=float, default=None, help="max abs logit diff (default 1e-4 in fp32)")
     add_model_options(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     p.add_argument("--out", help="also write the markdown table here")
     p.set_defaults(func=cmd_verify)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
+from doubles import synthetic_comparison, synthetic_trace
 
-from app import compare, walkthrough
 from app import figures as F
-from app.synthetic import synthetic_trace
+from app import markup as M
+from app import walkthrough
+from app.state import RunView
 
 SCHEDULE = ((2, 0.6), (5, 0.6))
 
@@ -20,16 +20,8 @@ def trace():
 
 
 @pytest.fixture(scope="module")
-def summary():
-    return {
-        "baseline_ttft_s": 0.4, "lazy_ttft_s": 0.2, "baseline_total_s": 1.0, "lazy_total_s": 0.8,
-        "ttft_speedup": 2.0, "generation_speedup": 1.25, "compute_fraction": 0.7,
-        "prompt_tokens_used_fraction": 0.9, "token_agreement": 0.75, "first_divergence": 3,
-        "kl_per_step": [0.0, 0.01, 0.02, 0.5], "top1_per_step": [True, True, True, False],
-        "mean_kl": 0.13, "top1_agreement": 0.75, "baseline_tokens": ["a", " b", " c", " d"],
-        "lazy_tokens": ["a", " b", " c", " e"], "baseline_new_tokens": 4, "lazy_new_tokens": 4,
-        "strategy": "lazy", "config": "default",
-    }  # fmt: skip
+def comparison():
+    return synthetic_comparison()
 
 
 def test_synthetic_trace_is_valid_and_round_trips(trace):
@@ -64,20 +56,22 @@ def test_survival_heatmap_axes_and_palette(trace):
     assert z.shape == (trace.num_layers, trace.prompt_len + 2)
     np.testing.assert_array_equal(z, F.survival_states(trace, 2))
     assert list(hm.colorbar.ticktext) == list(F.STATE_NAMES)
-    assert len(hm.x) == z.shape[1] and hm.x[5].startswith("5 ")
+    assert len(hm.x) == z.shape[1] and hm.x[5] == 5  # token positions, the same axis as every view
     assert "layer" in hm.hovertemplate and "score" in hm.hovertemplate and "token" in hm.hovertemplate
     assert np.asarray(hm.customdata).shape == z.shape
     assert len(set(F.STATE_COLORS)) == 4
     rects = [s for s in fig.layout.shapes if s.type == "rect"]
     assert len(rects) == 1 and rects[0].x0 == pytest.approx(3.5) and rects[0].x1 == pytest.approx(8.5)
+    assert any(d.name == "focus span (outlined)" for d in fig.data)  # the outline is in the legend
+    assert fig.layout.xaxis.title.text == "token position"
 
 
 def test_survival_heatmap_bins_long_contexts_keeping_revivals():
     big = synthetic_trace(prompt_len=900, new_tokens=3, num_layers=6, schedule=((1, 0.5), (3, 0.5)), seed=1)
     fig = F.survival_heatmap(big, 2, max_cols=300)
     z = np.asarray(fig.data[0].z)
-    width = F.bin_columns(big.steps[2].n, 300)
-    assert width == 4 and z.shape[1] <= 300
+    width = F.bin_width(big.steps[2].n, big.num_layers, 300)
+    assert width == 4 and z.shape[1] <= 300 and "each column = 4 tokens" in fig.layout.title.text
     states = F.survival_states(big, 2)
     revived_cols = {(layer, p // width) for layer, p in zip(*np.nonzero(states == F.REVIVED), strict=True)}
     assert revived_cols and all(z[layer, c] == F.REVIVED for layer, c in revived_cols)
@@ -122,7 +116,10 @@ def test_importance_plot_one_panel_per_pruning_layer(trace):
     lines = [sh for sh in fig.layout.shapes if sh.type == "line"]
     assert len(lines) == len(SCHEDULE)
     assert lines[0].y0 == pytest.approx(F.threshold(s.scores[SCHEDULE[0][0]], SCHEDULE[0][1]))
-    assert len(fig.layout.annotations) == 3 * len(SCHEDULE)  # top tokens labelled
+    labels = [a.text for a in fig.layout.annotations]
+    thresholds = [t for t in labels if t.startswith("threshold: top 60% of")]
+    assert len(thresholds) == len(SCHEDULE) and "entering kept" in thresholds[0]  # the line says what it is
+    assert len(labels) == 3 * len(SCHEDULE) + len(thresholds)  # top tokens labelled
 
 
 def test_importance_plot_without_pruning_says_so():
@@ -142,11 +139,11 @@ def test_top_tokens_are_sorted_by_score(trace):
 def test_prompt_html_escapes_and_marks_the_span():
     t = synthetic_trace(prompt_len=12, new_tokens=2, num_layers=4, schedule=((1, 0.5),))
     t.tokens[3] = "<script>alert(1)</script>"
-    out = F.prompt_html(t, 1, "importance", span=(2, 5))
+    out = M.prompt_html(t, 1, "importance", span=(2, 5))
     assert "<script>" not in out and "&lt;script&gt;" in out
     assert out.count("lz-span") == 3
     assert out.count('class="lz-tok') == 13  # prompt + 1 generated token at step 1
-    depth = F.prompt_html(t, 1, "depth")
+    depth = M.prompt_html(t, 1, "depth")
     assert "layers survived" in depth
 
 
@@ -162,10 +159,24 @@ def test_evidence_grid_and_revivals(trace):
     rev = F.evidence_revivals(trace, span)
     expected = sum(int(((v >= 10) & (v < 20)).sum()) for s in trace.steps for v in s.revived.values())
     assert len(rev) == expected
-    fig = F.evidence_plot(trace, span)
+    fig = F.evidence_plot(trace, span, divergence=3)
     assert np.asarray(fig.data[0].z).shape == grid.shape
-    text = F.evidence_summary(trace, span, answer_ok=True)
-    assert f"Revived from the Aux Cache **{expected}**" in text and "yes" in text
+    assert any(sh.type == "line" and sh.x0 == 3 for sh in fig.layout.shapes)  # the divergence marked
+
+
+def test_evidence_table_and_story_tell_where_the_span_went(trace):
+    span, step = (10, 20), trace.num_steps - 1
+    rows = F.evidence_table(trace, span, step)
+    assert [r[0] for r in rows] == list(range(10, 20)) and len(rows[0]) == len(F.EVIDENCE_COLUMNS)
+    for r in rows:
+        d0 = trace.steps[0].depth[r[0]]
+        assert r[2] == ("kept to the last layer" if d0 == trace.num_layers else f"after layer {d0 - 1}")
+        revived = {layer for s in trace.steps for layer, pos in s.revived.items() if r[0] in pos}
+        assert r[5] == (", ".join(f"layer {la}" for la in sorted(revived)) or "no")
+    pruned = sum(r[2].startswith("after") for r in rows)
+    story = M.evidence_story(trace, span, "the example's answer", rows, step)
+    assert f"pruned {pruned} of 10" in story and "Why this span" in story and f"step {step}" in story
+    assert "L2:" in rows[0][3] and ("kept" in rows[0][3] or "cut" in rows[0][3])
 
 
 def test_find_span_maps_text_to_token_positions(trace):
@@ -199,13 +210,15 @@ def test_cumulative_compute_ends_at_the_compute_fraction(trace):
     assert all(np.diff(lazy.y) >= 0) and lazy.y[-1] <= 1.0
 
 
-def test_timing_and_fidelity_plots(summary):
-    fig = F.timing_plot(summary)
-    assert "2.00×" in fig.layout.title.text and "1.25×" in fig.layout.title.text
-    assert list(fig.data[0].y) == [0.4, 1.0] and list(fig.data[1].y) == [0.2, 0.8]
-    fid = F.fidelity_plot(summary["kl_per_step"], summary["top1_per_step"], 3)
+def test_time_per_step_and_fidelity_plots(comparison):
+    c = comparison
+    fig = F.step_times_plot(c, [0, 3, 0, 1])
+    assert "2.00× faster" in fig.layout.title.text and "1.25× faster" in fig.layout.title.text
+    assert list(fig.data[0].y) == c.baseline_step_s and list(fig.data[1].y) == c.lazy_step_s
+    assert list(fig.data[2].y) == [0, 3, 0, 1] and fig.layout.yaxis.type == "log"
+    fid = F.fidelity_plot(c.kl_per_step, c.top1_per_step, 3)
     assert list(fid.data[1].y) == [1, 1, 1, 0]
-    assert "step 3" in fid.layout.title.text
+    assert "diverge at step 3" in fid.layout.title.text and "Teacher-forced" in fid.layout.title.text
 
 
 def test_error_figure_says_what_failed():
@@ -213,37 +226,28 @@ def test_error_figure_says_what_failed():
     assert "could not draw" in fig.layout.title.text and "&lt;bad&gt;" in fig.layout.annotations[0].text
 
 
-def test_fidelity_metrics():
-    assert compare.token_agreement([1, 2, 3, 4], [1, 2, 9, 4]) == 0.75
-    assert compare.token_agreement([1, 2], [1, 2, 3]) == pytest.approx(2 / 3)
-    assert compare.first_divergence([1, 2, 3], [1, 5, 3]) == 1
-    assert compare.first_divergence([1, 2], [1, 2]) is None
-    assert compare.first_divergence([1, 2], [1, 2, 7]) == 2
-    rng = np.random.default_rng(0)
-    a = rng.normal(size=(3, 20))
-    b = a.copy()
-    b[2] = rng.normal(size=20) * 3
-    kl, top1 = compare.step_kl_top1(a, b)
-    assert kl[0] == pytest.approx(0.0, abs=1e-12) and kl[1] == pytest.approx(0.0, abs=1e-12) and kl[2] > 0.01
-    assert top1[:2] == [True, True]
-
-
-def test_text_and_metrics_html(summary):
-    out = compare.text_html(["a", " <b>", " c"], 1, "lazy")
+def test_text_and_metrics_html_define_their_numbers(comparison):
+    out = M.text_html(["a", " <b>", " c"], 1, "lazy")
     assert '<mark class="lz-div"' in out and "&lt;b&gt;" in out and out.index("mark") > out.index(">a<")
-    table = compare.metrics_html(summary)
-    assert "2.00×" in table and "first divergence at step 3" in table
-    json.dumps(summary)  # the summary is plain JSON
+    table = M.metrics_html(comparison)
+    assert "2.00×" in table and "texts diverge at step 3" in table
+    assert "free-running agreement" in table and "teacher-forced" in table
+    assert M.esc(M.DEFINITIONS["forced"]) in table  # each number says what it is
 
 
-@pytest.mark.parametrize("with_summary", [True, False])
-def test_walkthrough_pages_use_the_run(trace, summary, with_summary):
-    view = {"trace": trace, "summary": summary if with_summary else None, "example": None, "source": "test"}
-    for page in range(len(walkthrough.PAGES)):
+@pytest.mark.parametrize("with_comparison", [True, False])
+def test_walkthrough_pages_use_the_run(trace, comparison, with_comparison):
+    view = RunView(trace, "test", comparison if with_comparison else None)
+    n = len(walkthrough.PAGES)
+    for page in range(n):
         out = walkthrough.render(view, page)
-        assert out["walk_nav"] == f"Page {page + 1} of {len(walkthrough.PAGES)}"
+        assert out["walk_nav"] == f"Page {page + 1} of {n}"
         assert "could not be drawn" not in out["walk_md"]
+        assert out["back"]["interactive"] == (page > 0) and out["next"]["interactive"] == (page < n - 1)
     first = walkthrough.render(view, 0)["walk_md"]
     assert f"{trace.prompt_len} × {trace.num_layers}" in first
     last = walkthrough.render(view, 99)["walk_md"]  # clamped to the last page
-    assert ("2.00×" in last) == with_summary
+    assert ("2.00×" in last) == with_comparison
+    once = walkthrough.render(view, 6)["walk_md"]
+    assert "never exceed" in once and "can never cost more" not in once
+    assert ("Decode took" in once) == with_comparison

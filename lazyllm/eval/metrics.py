@@ -171,7 +171,7 @@ def score_dataset(dataset: str, predictions: Sequence[str], answers, all_classes
     return round(100 * total / len(predictions), 2)
 
 
-# ---- the built-in tasks (lazyllm.tasks) -------------------------------------------------------------
+# ---- the built-in tasks (lazyllm.eval.tasks) ----------------------------------------------------------
 
 
 def first_line(text: str) -> str:

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lazyllm.metrics import DATASET_METRIC, score_example
+from .metrics import DATASET_METRIC, score_example
 
 FIELDS = ("input", "context", "answers", "all_classes", "length", "dataset")
 
@@ -220,6 +220,25 @@ def group_scores(per_dataset: dict[str, float]) -> dict[str, float]:
         if present:
             out[group] = round(sum(present) / len(present), 2)
     return out
+
+
+@dataclass(frozen=True)
+class TruncatedItem:
+    """A LongBench item whose prompt was truncated in the middle to fit the model (as pred.py does)."""
+
+    item: LongBenchItem
+    prompt: str
+
+    def __getattr__(self, name):
+        return getattr(self.item, name)
+
+    def score(self, prediction: str) -> float:
+        return self.item.score(prediction)
+
+
+def fit(items, tokenizer, max_tokens: int) -> list[TruncatedItem]:
+    """Every item with its prompt truncated in the middle to at most `max_tokens` tokens."""
+    return [TruncatedItem(it, truncate_middle(tokenizer, it.prompt, max_tokens)) for it in items]
 
 
 assert set(PROMPTS) <= set(DATASET_METRIC), "every dataset with a prompt has a metric"

@@ -16,11 +16,14 @@ import time
 
 import torch
 
+from lazyllm.config import LazyConfig
+from lazyllm.generate import encode_prompt, generate
+
+from .models import add_model_options, load_bench_model
+
 
 def long_prompt(lm, target_tokens: int) -> list[int]:
     """A deterministic pass-key prompt of about `target_tokens` chat-templated tokens."""
-    from .generate import encode_prompt
-
     filler = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
     key = "The pass key is 71432. Remember it. 71432 is the pass key. "
     question = "\nWhat is the pass key? Answer with the number only."
@@ -44,16 +47,12 @@ def _hf_prefill(lm, ids):
 
 
 def _ours(lm, ids, cfg, new_tokens=1, instrument=False, field="ttft"):
-    from .generate import generate
-
     res = generate(lm, ids, config=cfg, max_new_tokens=new_tokens, instrument=instrument)
     return (res.timings.ttft_s if field == "ttft" else res.timings.total_s), res
 
 
 def measure(lm, prompt_tokens: int, repeats: int, new_tokens: int) -> dict:
     """Run every variant `repeats` times, interleaved; return {name: [seconds...]} and fractions."""
-    from .config import LazyConfig
-
     ids = long_prompt(lm, prompt_tokens)
     base = LazyConfig.preset("baseline")
     paper = LazyConfig.preset("paper")
@@ -126,8 +125,7 @@ def table(m: dict, run: str, new_tokens: int) -> str:
 
 
 def cmd_bench_speed(args) -> int:
-    from .bench import load_bench_model
-
+    """`bench-speed`: measure, print the table (and write it to --out)."""
     lm = load_bench_model(args)
     m = measure(lm, args.prompt_tokens, args.repeats, args.new_tokens)
     text = table(m, describe_run(lm, args.threads), args.new_tokens)
@@ -139,14 +137,11 @@ def cmd_bench_speed(args) -> int:
 
 
 def add_subcommand(sub) -> None:
-    from .bench import add_model_options
-
+    """Register `bench-speed` on the CLI's subparsers."""
     p = sub.add_parser("bench-speed", help="speed ratios vs the baseline, measured interleaved")
-    p.add_argument("--model", default=None)
     p.add_argument("--prompt-tokens", type=int, default=2048)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--new-tokens", type=int, default=16)
     add_model_options(p, threads=2)
-    p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     p.add_argument("--out", help="also write the markdown table here")
     p.set_defaults(func=cmd_bench_speed)

@@ -1,4 +1,4 @@
-"""A synthetic but consistent LazyLLM Trace, for tests and for building the UI without a model.
+"""Test doubles: a synthetic but consistent LazyLLM Trace, for the figure and view tests.
 
 It simulates the method's bookkeeping (LazyLLM §3.2-3.3) on random importance scores: progressive
 top-k pruning at the schedule's layers, per-layer KV caches, the Aux Cache, and revivals, so the
@@ -98,62 +98,35 @@ def synthetic_trace(
     )
 
 
-# --- a stand-in for the runtime, so the UI can be driven without a model (tests only) ----------
+def synthetic_comparison(divergence: int | None = 3):
+    """A Comparison of 4 steps: TTFT 0.4 s vs 0.2 s, total 1.0 s vs 0.8 s, texts diverging at `divergence`."""
+    from lazyllm import Comparison
+
+    lazy = ["a", " b", " c", " e"] if divergence is not None else ["a", " b", " c", " d"]
+    return Comparison(
+        baseline_text="a b c d", lazy_text="".join(lazy), baseline_tokens=["a", " b", " c", " d"],
+        lazy_tokens=lazy, baseline_ttft_s=0.4, lazy_ttft_s=0.2, baseline_total_s=1.0, lazy_total_s=0.8,
+        baseline_step_s=[0.4, 0.2, 0.2, 0.2], lazy_step_s=[0.2, 0.2, 0.2, 0.2], compute_fraction=0.7,
+        prompt_tokens_used_fraction=0.9, token_agreement=0.75 if divergence is not None else 1.0,
+        first_divergence=divergence, kl_per_step=[0.0, 0.01, 0.02, 0.5],
+        top1_per_step=[True, True, True, divergence is None], config={"label": "default", "describe": "default"},
+        prompt_tokens=48,
+    )  # fmt: skip
 
 
-class FakeTokenizer:
-    def __call__(self, text):
-        return {"input_ids": list(range(len(text.split())))}
-
-    def decode(self, ids, skip_special_tokens=False):
-        return "".join(f" w{i}" for i in ids)
-
-
-class FakeLM:
-    """Looks like `lazyllm.load_model()`'s result to the app: tokenizer, num_layers, name."""
-
-    def __init__(self, num_layers: int = 8):
-        self.tokenizer = FakeTokenizer()
-        self.num_layers = num_layers
-        self.name = "synthetic"
-        self.max_context = 4096
-
-
-class FakeRuntime:
-    """`generate_stream` over synthetic traces with the `lazyllm` update/result shapes."""
-
-    from lazyllm.config import LazyConfig  # the real, validated config
-
-    def __init__(self, prompt_len: int = 40, step_s: float = 0.0):
-        self.prompt_len = prompt_len
-        self.step_s = step_s
-        self.calls = []
-
-    def generate_stream(self, lm, prompt, config, max_new_tokens=8, seed=0, **kw):
-        import time
-        from types import SimpleNamespace as NS
-
-        self.calls.append((prompt, config, max_new_tokens))
-        cfg = config.resolved(lm.num_layers)
-        trace = synthetic_trace(
-            self.prompt_len, max_new_tokens, lm.num_layers, cfg.schedule, seed, cfg.strategy
-        )
-        rng = np.random.default_rng(len(cfg.schedule))
-        logits = rng.normal(size=(max_new_tokens, 50))
-        ids = [int(v) for v in logits.argmax(-1)]
-        for t in range(max_new_tokens):
-            time.sleep(self.step_s)
-            part = Trace(trace.num_layers, trace.prompt_len, trace.tokens, trace.schedule, trace.steps[: t + 1],
-                         trace.strategy, trace.variant, trace.model, trace.config_name)  # fmt: skip
-            done = t == max_new_tokens - 1
-            text = "".join(f" w{i}" for i in ids[: t + 1])
-            result = None
-            if done:
-                result = NS(
-                    text=text, token_ids=ids, logits=logits, trace=part,
-                    timings=NS(ttft_s=0.1 if cfg.schedule else 0.2, total_s=0.5 if cfg.schedule else 0.7, step_s=[]),
-                    stats=NS(prompt_compute_fraction=trace.prompt_compute_fraction(), prompt_tokens_used_fraction=0.9),
-                )  # fmt: skip
-            yield NS(
-                step=t, token_id=ids[t], text=text, trace=part, logits=logits[t], done=done, result=result
-            )
+def wide_trace(
+    num_layers: int, prompt_len: int, steps: int = 1, pruning_layers: int = 0, seed: int = 0
+) -> Trace:
+    """A large, valid trace built directly with numpy (fast): every token at every layer, scores at
+    `pruning_layers` layers of every step. For budget, export and memory tests."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in range(steps):
+        n = prompt_len + t
+        scores = {layer: rng.random(n) for layer in range(pruning_layers)}
+        computed = {layer: np.arange(n) if t == 0 else np.array([n - 1]) for layer in range(num_layers)}
+        out.append(StepTrace(t, int(rng.integers(0, 1000)), np.full(n, num_layers, dtype=np.int64), scores,
+                             computed, {}, np.full(num_layers, n, dtype=np.int64),
+                             np.zeros(num_layers, dtype=np.int64), 0.01))  # fmt: skip
+    schedule = [[layer, 0.99] for layer in range(pruning_layers)]
+    return Trace(num_layers, prompt_len, ["t"] * (prompt_len + steps), schedule, out, model="wide")

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from lazyllm import tasks as T
-from lazyllm.metrics import exact_match, normalize_answer
+from lazyllm.eval import tasks as T
+from lazyllm.eval.metrics import exact_match, normalize_answer
 
 CASES = [
     (task, length, seed)
@@ -61,6 +61,16 @@ def test_dev_and_test_seeds_are_disjoint():
     assert {T.seed_split(s) for s in dev} == {"dev"} and {T.seed_split(s) for s in test} == {"test"}
     examples = T.make_examples("passkey", 1024, 3, "test")
     assert [e.split for e in examples] == ["test"] * 3 and examples[0].seed == T.TEST_SEED_OFFSET
+
+
+def test_split_seeds_stay_inside_their_split():
+    """Dev seeds never run into the test split; a negative start or count is refused."""
+    assert T.split_seeds("dev", 5, T.TEST_SEED_OFFSET - 5)[-1] == T.TEST_SEED_OFFSET - 1
+    assert T.split_seeds("test", 0) == []
+    for split, n, start in [("dev", 10, T.TEST_SEED_OFFSET - 5), ("dev", 1, -1), ("test", -1, 0),
+                            ("dev", T.TEST_SEED_OFFSET + 1, 0)]:  # fmt: skip
+        with pytest.raises(ValueError, match="n: seeds"):
+            T.split_seeds(split, n, start)
 
 
 def test_bad_inputs_raise_value_error_naming_the_field():

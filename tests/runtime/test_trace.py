@@ -73,7 +73,7 @@ def test_round_scores_is_monotone_and_short():
         (lambda d: d["steps"][0].update(kv_len=[1]), "kv_len/aux_len must have"),
         (lambda d: d["steps"][0]["computed"].update({"0": [10_000]}), "positions outside"),
         (lambda d: d["steps"][0]["scores"].update({"1": [0.1]}), "scores\\[1\\] has length"),
-        (lambda d: d.update(num_layers="many"), "wrong type"),
+        (lambda d: d.update(num_layers="many"), "num_layers must be an integer, got 'many'"),
         (lambda d: d.update(steps=[]), "steps is empty"),
         (lambda d: d["steps"][2].update(step=7), "expected 2"),
     ],
@@ -93,7 +93,10 @@ def test_schema_violations_are_named(trace, mutate, message):
         (b"[1, 2, 3]", "must hold a JSON object"),
         (b" " * (21 * 1024 * 1024), "too large"),
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-        (b'{"num_layers": 1e400, "prompt_len": 1, "tokens": [], "schedule": [], "steps": []}', "wrong type"),
+        (
+            b'{"num_layers": 1e400, "prompt_len": 1, "tokens": [], "schedule": [], "steps": []}',
+            "must be an integer",
+        ),
     ],
 )
 def test_malformed_files_are_rejected(blob, message):
@@ -104,7 +107,7 @@ def test_malformed_files_are_rejected(blob, message):
 def test_huge_numbers_are_rejected(trace):
     data = json.loads(trace.to_json())
     data["steps"][0]["depth"][0] = 10**30
-    with pytest.raises(ValueError, match="wrong type"):
+    with pytest.raises(ValueError, match="depth must be a list of integers"):
         Trace.from_json(json.dumps(data))
 
 

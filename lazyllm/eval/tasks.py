@@ -1,4 +1,4 @@
-"""Built-in long-context tasks, generated deterministically from a seed (issue 4, DESIGN.md §1).
+"""Built-in long-context tasks, generated deterministically from a seed (README, "Accuracy vs TTFT").
 
 Four tasks, each a question at the end of a long context (so the last token, whose attention drives
 LazyLLM's importance scores, §3.2, is part of the question):
@@ -20,16 +20,15 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass
 
-from lazyllm.metrics import exact_match
+from .metrics import exact_match
 
-LENGTHS = (1024, 2048, 4096)
 SPLITS = ("dev", "test")
 TEST_SEED_OFFSET = 100_000  # test seeds are TEST_SEED_OFFSET + i, dev seeds are i (i < TEST_SEED_OFFSET)
 
 # Characters per SmolLM2 token of each task's user message, measured over 20 seeds at 1k-4k tokens.
 # Generation budget per task (SmolLM2 writes one digit per token and restates the question).
-MAX_NEW_TOKENS = {"passkey": 16, "kv": 24, "mdqa": 24, "multikey": 40}
-CHARS_PER_TOKEN = {"passkey": 3.75, "kv": 3.75, "mdqa": 4.35, "multikey": 3.75}
+MAX_NEW_TOKENS = {"passkey": 16, "kv": 24, "mdqa": 24, "multikey": 40, "notes": 24}
+CHARS_PER_TOKEN = {"passkey": 3.75, "kv": 3.75, "mdqa": 4.35, "multikey": 3.75, "notes": 4.55}
 
 
 @dataclass(frozen=True)
@@ -141,8 +140,10 @@ def split_seeds(split: str, n: int, start: int = 0) -> list[int]:
     """The first `n` seeds (from `start`) of a split; dev and test never share a seed."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
-    if not 0 <= start and start + n <= TEST_SEED_OFFSET:
-        raise ValueError(f"n: at most {TEST_SEED_OFFSET} seeds per split, got start={start}, n={n}")
+    if start < 0 or n < 0 or start + n > TEST_SEED_OFFSET:
+        raise ValueError(
+            f"n: seeds start..start+n must lie in [0, {TEST_SEED_OFFSET}] (one split), got start={start}, n={n}"
+        )
     base = 0 if split == "dev" else TEST_SEED_OFFSET
     return [base + start + i for i in range(n)]
 
@@ -237,7 +238,7 @@ def make_kv(length: int, seed: int) -> Example:
     """Key-value retrieval: eight "The secret number of the <key> is <value>." facts in filler.
 
     The question comes first and last (query-aware context): a 135M model retrieves the right
-    value far more often when the key is named before the facts (see docs/results/tasks.md).
+    value far more often when the key is named before the facts (see docs/results/README.md).
     """
     rng = rng_for("kv", length, seed)
     keys, values = rng.sample(KV_OBJECTS, KV_KEYS), distinct_numbers(rng, KV_KEYS)
@@ -323,7 +324,124 @@ def make_multikey(length: int, seed: int) -> Example:
     return _example("multikey", length, seed, prompt, question, " ".join(keys), "numbers", kspans, depth)
 
 
-TASKS = {"passkey": make_passkey, "kv": make_kv, "mdqa": make_mdqa, "multikey": make_multikey}
+# Notes: varied sentences about a few places, drawn from word banks (setting -> subjects, actions, times).
+NOTE_SETTINGS = {
+    "harbour": (
+        (
+            "The harbour master",
+            "An old sailor",
+            "The ferry crew",
+            "Two fishermen",
+            "A young deckhand",
+            "The net maker",
+            "A gull",
+        ),
+        (
+            "mended the torn nets",
+            "painted the hull of a rowing boat",
+            "counted the crates of herring",
+            "tied the ropes to the pier",
+            "swept the wooden quay",
+            "watched the tide come in",
+            "carried barrels to the warehouse",
+            "checked the lanterns on the jetty",
+        ),
+    ),
+    "workshop": (
+        (
+            "The carpenter",
+            "An apprentice",
+            "The blacksmith",
+            "The clockmaker",
+            "A visiting joiner",
+            "The workshop foreman",
+        ),
+        (
+            "sanded a new oak table",
+            "sharpened the chisels",
+            "fixed the legs of a wobbly chair",
+            "oiled the old lathe",
+            "sorted the nails by size",
+            "stacked planks of pine by the wall",
+            "repaired a cracked wheel",
+            "polished a brass hinge",
+        ),
+    ),
+    "garden": (
+        (
+            "The gardener",
+            "A neighbour",
+            "The head gardener",
+            "Two children",
+            "An elderly woman",
+            "The beekeeper",
+        ),
+        (
+            "planted rows of carrots",
+            "pruned the apple trees",
+            "watered the tomatoes",
+            "raked the fallen leaves",
+            "picked a basket of beans",
+            "moved the bee hives to the meadow",
+            "weeded the herb beds",
+            "tied the roses to the fence",
+        ),
+    ),
+}
+NOTE_TIMES = (
+    "in the morning",
+    "at noon",
+    "before the rain",
+    "on Monday",
+    "late in the evening",
+    "after lunch",
+    "at sunrise",
+    "on a windy afternoon",
+    "during the market day",
+    "before supper",
+)
+NOTES_HEAD = "Here are some notes from a small town. Read them carefully.\n\n"
+# The fact: a 5-digit code of a named place that the notes never mention otherwise.
+NOTE_THINGS = ("boathouse", "bakery", "lighthouse", "chapel", "library", "post office", "bell tower", "mill")
+NOTE_CODES = ("locker code", "door code", "safe number", "alarm code")
+
+
+def note_paragraph(rng: random.Random) -> str:
+    """One paragraph of notes: a heading and four to six sentences about one setting."""
+    setting = rng.choice(list(NOTE_SETTINGS))
+    subjects, actions = NOTE_SETTINGS[setting]
+    sentences = [
+        f"{rng.choice(subjects)} {action} {rng.choice(NOTE_TIMES)}."
+        for action in rng.sample(actions, rng.randint(4, 6))
+    ]
+    return f"Notes on the {setting}: " + " ".join(sentences) + "\n\n"
+
+
+def make_notes(length: int, seed: int) -> Example:
+    """One fact ("The locker code of the boathouse is 43125.") among varied notes; the question only
+    at the end (the harder, plainer form: no query-aware context)."""
+    rng = rng_for("notes", length, seed)
+    thing, code, value = rng.choice(NOTE_THINGS), rng.choice(NOTE_CODES), distinct_numbers(rng, 1)[0]
+    fact = f"The {code} of the {thing} is {value}.\n\n"
+    question = f"What is the {code} of the {thing}?"
+    tail = f"{question} Answer with the number only."
+    paragraphs = [note_paragraph(rng) for _ in range(400)]
+    paragraphs = fill(paragraphs, char_budget("notes", length, NOTES_HEAD + fact + tail))
+    at = round(rng.uniform(0.05, 0.95) * len(paragraphs))
+    parts = [NOTES_HEAD, *paragraphs[:at], fact, *paragraphs[at:], tail]
+    prompt, spans = assemble(parts, {"fact": fact})
+    start = spans["fact"][0] + fact.index(value)
+    depth = at / len(paragraphs)
+    return _example("notes", length, seed, prompt, question, value, "number", [(start, start + 5)], depth)
+
+
+TASKS = {
+    "passkey": make_passkey,
+    "kv": make_kv,
+    "mdqa": make_mdqa,
+    "multikey": make_multikey,
+    "notes": make_notes,
+}
 
 
 def make_example(task: str, length: int, seed: int) -> Example:

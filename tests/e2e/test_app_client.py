@@ -1,7 +1,7 @@
 """The launched app (`python app.py`) through gradio_client: the /run endpoint on the embedded model,
 errors that keep it serving, and several sessions at once.
 
-The server is started once per test session and shared with tests/test_browser.py (`launched_app`).
+The server is started once per test session and shared with the other end-to-end tests (`launched_app`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
 PASSKEY_PROMPT = (
     "There is a pass key hidden in the text below. Find it and remember it.\n\n"
@@ -32,7 +32,7 @@ PASSKEY_PROMPT = (
     + "\n\nWhat is the pass key? Answer with the number only."
 )
 ODD_TEXT = "Which colour is the sky? 🌤️ السماء زرقاء \x07\x1b[31m\u200f end"  # emoji, RTL, control chars
-KEYS = ("run", "baseline_text", "lazy_text", "baseline_ttft_s", "lazy_ttft_s", "ttft_speedup")
+KEYS = ("baseline_text", "lazy_text", "baseline_ttft_s", "lazy_ttft_s", "ttft_speedup", "verdict", "config")
 
 
 def _free_port() -> int:
@@ -97,8 +97,14 @@ def run(client, prompt=PASSKEY_PROMPT, **kw):
 
 @pytest.mark.slow
 def test_run_endpoint_returns_the_comparison(client):
-    out = run(client, preset="default", schedule="", strategy="lazy")
-    for key in KEYS[1:] + ("generation_speedup", "compute_fraction", "token_agreement"):
+    out = run(client, preset="default", schedule="", strategy="lazy", expected="40721")
+    for key in KEYS + (
+        "generation_speedup",
+        "compute_fraction",
+        "token_agreement",
+        "mean_kl",
+        "top1_agreement",
+    ):
         assert key in out, key
     assert "40721" in out["baseline_text"]  # the embedded model finds the pass key
     assert out["lazy_text"].strip()
@@ -106,9 +112,32 @@ def test_run_endpoint_returns_the_comparison(client):
     assert out["generation_speedup"] == pytest.approx(out["baseline_total_s"] / out["lazy_total_s"], rel=1e-6)
     assert 0.3 < out["compute_fraction"] < 1.0  # the default schedule prunes, but not everything
     assert 0.0 <= out["token_agreement"] <= 1.0
-    assert len(out["kl_per_step"]) == min(out["baseline_new_tokens"], out["lazy_new_tokens"])
+    # teacher-forced: one KL and one top-1 for every step of the baseline, on the same context
+    assert len(out["kl_per_step"]) == len(out["top1_per_step"]) == out["baseline_new_tokens"]
     assert out["first_divergence"] is None or 0 <= out["first_divergence"] <= 10
+    assert (
+        out["baseline_correct"] is True and out["verdict"].endswith(".") and "the answer is" in out["verdict"]
+    )
+    assert out["config"]["name"] == "default" and out["config"]["label"] == "default"
     run.first = out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["baseline", "paper", "default", "fast", "aggressive", "question"])
+def test_the_config_that_ran_is_the_presets(client, preset):
+    from lazyllm import PRESETS, LazyConfig
+
+    if preset not in PRESETS:
+        pytest.fail(f"preset {preset} is documented but missing")
+    out = run(client, preset=preset, max_new_tokens=2)
+    cfg = LazyConfig.preset(preset, num_layers=30)
+    assert out["config"]["name"] == preset and out["config"]["label"] == preset
+    assert out["config"]["schedule"] == [[layer, k] for layer, k in cfg.schedule]
+    assert (out["config"]["window"], out["config"]["pool"], out["config"]["sinks"]) == (
+        cfg.window,
+        cfg.pool,
+        cfg.sinks,
+    )
 
 
 @pytest.mark.slow
@@ -120,7 +149,13 @@ def test_bad_requests_get_messages_and_the_app_keeps_serving(client):
         (dict(prompt="x" * 100_000), "prompt too long"),
         (dict(schedule="40:0.5"), "out of range"),
         (dict(schedule="9:0"), "keep fraction"),
-        (dict(schedule="9:nan"), "keep fraction"),
+        (dict(schedule="9:nan"), "layer:keep with ASCII digits"),
+        (dict(schedule="1_0:0.5"), "refused '1_0:0.5'"),
+        (dict(schedule="x" * 20_000), "schedule: too long"),
+        (dict(preset=["default"]), "preset must be one of"),
+        (dict(preset={"a": 1}), "preset must be one of"),
+        (dict(schedule=5), "schedule must be text"),
+        (dict(max_new_tokens=True), "max_new_tokens must be an integer"),
         (dict(schedule="19:0.5, 9:0.5"), "strictly increasing"),
         (dict(schedule="nine"), "layer:keep"),
         (dict(strategy="fastest"), "strategy must be one of"),
@@ -169,7 +204,7 @@ def test_sessions_at_once_get_their_own_results_or_busy(client):
             continue
         ok += 1
         lengths.append((i, out["prompt_tokens"]))
-        assert f"schedule {4 + i}:0.6;" in out["config"]  # its own schedule
+        assert out["config"]["schedule"] == [[4 + i, 0.6]]  # its own schedule
         assert out["lazy_text"].strip() and 0 < out["compute_fraction"] < 1
     done.set()
     print(f"sessions: {ok} served, {busy} told busy; peak server RSS {peak[0] / 2**20:.0f} MiB")
@@ -186,7 +221,7 @@ def test_inspect_trace_endpoint_reads_good_files_and_refuses_bad_ones(client, tm
 
     good = sorted((ROOT / "assets" / "traces").glob("*.json"))[0]
     info = client.predict(trace_file=handle_file(str(good)), api_name="/inspect_trace")
-    assert info["num_layers"] == 30 and info["has_summary"] and 0 < info["compute_fraction"] < 1
+    assert info["num_layers"] == 30 and info["has_comparison"] and 0 < info["compute_fraction"] < 1
     text = good.read_text()
     bad = json.loads(text)
     bad["steps"][2]["kv_len"] = bad["steps"][2]["kv_len"][:5]
@@ -195,7 +230,7 @@ def test_inspect_trace_endpoint_reads_good_files_and_refuses_bad_ones(client, tm
         "truncated": (text[: len(text) // 2].encode(), "not valid JSON"),
         "utf8": (b'{"tokens": ["\xff"]}', "UTF-8"),
         "schema": (json.dumps({"num_layers": "many", "prompt_len": 3, "tokens": [], "schedule": [], "steps": []}).encode(),
-                   "wrong type"),
+                   "num_layers must be an integer"),
         "lengths": (json.dumps(bad).encode(), "kv_len/aux_len must have 30 entries"),
         "oversized": (b" " * (21 * 1024 * 1024), "too large"),
     }  # fmt: skip

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from lazyllm import longbench as LB
-from lazyllm import metrics as M
+from lazyllm.eval import longbench as LB
+from lazyllm.eval import metrics as M
 
 FIXTURE = [
     {

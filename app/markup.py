@@ -1,0 +1,203 @@
+"""HTML and Markdown of the explorer. Every string that comes from a run, a trace file or a visitor
+goes through `esc` before it reaches the page: traces are made to be shared, and a shared file must
+not run its author's script for whoever loads it."""
+
+from __future__ import annotations
+
+import html
+import math
+
+import numpy as np
+
+# One line per number the app shows, where it is shown.
+DEFINITIONS = {
+    "ttft": "time to first token: the prefill plus the first token",
+    "total": "the whole generation: prefill and every decode step, each run for its own text",
+    "compute": "(prompt token, layer) computations over the whole generation / the baseline's",
+    "used": "prompt tokens that reached the last layer at least once",
+    "agreement": "each run feeds back its own tokens; steps where both produced the same token / steps of "
+    "the longer run (after a divergence the texts differ, so read it with the divergence step)",
+    "forced": "the pruned model is fed the baseline's tokens, so both predict from the same context at every "
+    "step: KL(baseline ‖ pruned) of the next-token distributions, in nats, and top-1 agreement",
+}
+
+
+def esc(value, limit: int | None = None) -> str:
+    """HTML-escaped text of any value (quotes too), cut to `limit` characters first."""
+    text = str(value)
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return html.escape(text, quote=True)
+
+
+def status_html(text: str, kind: str = "info", progress: float | None = None) -> str:
+    bar = ""
+    if progress is not None:
+        bar = f'<div class="lz-bar"><div style="width:{100 * min(max(progress, 0.0), 1.0):.0f}%"></div></div>'
+    kind = kind if kind in ("info", "run", "wait", "done", "error") else "info"
+    return f'<div class="lz-status lz-{kind}" data-kind="{kind}">{esc(text, 600)}{bar}</div>'
+
+
+def note_html(text: str) -> str:
+    return f'<div class="lz-note">{esc(text, 600)}</div>'
+
+
+def pending_html(what: str) -> str:
+    return f'<div class="lz-note lz-pending" data-pending="1">Pending: {esc(what)} fills in when the run gets there.</div>'
+
+
+def verdict_html(line: str | None, correct: bool | None) -> str:
+    if not line:
+        return note_html("This trace has no baseline run to compare with (a bare trace file).")
+    kind = "same" if line.startswith("Same") else "diverged"
+    mark = {True: " lz-right", False: " lz-wrong", None: ""}[correct]
+    return f'<div class="lz-verdict lz-{kind}{mark}" id="lz-verdict-line">{esc(line, 400)}</div>'
+
+
+def text_html(tokens: list[str], divergence: int | None, label: str) -> str:
+    """Generated text, the part from the first divergent token marked."""
+    cut = len(tokens) if divergence is None else divergence
+    same, diff = esc("".join(tokens[:cut])), esc("".join(tokens[cut:]))
+    mark = (
+        f'<mark class="lz-div" title="differs from the baseline from step {cut}">{diff}</mark>'
+        if diff
+        else ""
+    )
+    return (
+        f'<div class="lz-out"><div class="lz-out-label">{esc(label, 80)}</div>'
+        f'<div class="lz-out-text">{same}{mark}</div></div>'
+    )
+
+
+def _times(x: float | None) -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"<b>{x:.2f}×</b> " + ("faster" if x >= 1 else f"= {1 / x:.2f}× slower")
+
+
+def metrics_html(c) -> str:
+    """The side-by-side numbers, each with its one-line definition (hover, and the legend below)."""
+    div = c.first_divergence
+    rows = [
+        ("TTFT", DEFINITIONS["ttft"], f"{c.baseline_ttft_s:.3f} s", f"{c.lazy_ttft_s:.3f} s", _times(c.ttft_speedup)),
+        ("whole generation", DEFINITIONS["total"], f"{c.baseline_total_s:.3f} s", f"{c.lazy_total_s:.3f} s",
+         _times(c.generation_speedup)),
+        ("new tokens", "tokens each run generated", len(c.baseline_tokens), len(c.lazy_tokens), ""),
+        ("prompt compute", DEFINITIONS["compute"], "100%", f"{c.compute_fraction:.0%}", ""),
+        ("prompt tokens used", DEFINITIONS["used"], "100%", f"{c.prompt_tokens_used_fraction:.0%}", ""),
+        ("free-running agreement", DEFINITIONS["agreement"], "", f"{c.token_agreement:.0%} of steps",
+         "identical text" if div is None else f"texts diverge at step {div}"),
+        ("teacher-forced", DEFINITIONS["forced"], "", f"top-1 {c.top1_agreement:.0%}", f"mean KL {c.mean_kl:.3g} nats"),
+    ]  # fmt: skip
+    body = "".join(
+        f'<tr><th title="{esc(d)}">{esc(a)}</th><td>{esc(b)}</td><td>{esc(x)}</td><td>{y}</td></tr>'
+        for a, d, b, x, y in rows
+    )
+    head = f"<tr><th></th><th>baseline</th><th>{esc(c.config.get('label', 'pruned'), 60)}</th><th></th></tr>"
+    legend = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in (
+        ("free-running agreement", DEFINITIONS["agreement"]), ("teacher-forced", DEFINITIONS["forced"]),
+        ("whole generation", DEFINITIONS["total"]),
+    ))  # fmt: skip
+    return (
+        f'<table class="lz-metrics" id="lz-metrics-table">{head}{body}</table>'
+        f'<details class="lz-defs"><summary>What these numbers mean</summary><ul>{legend}</ul></details>'
+    )
+
+
+def source_html(view) -> str:
+    """What is on screen, read from the trace: source, model, config, strategy, schedule, scoring."""
+    t = view.trace
+    sched = ", ".join(f"{int(a)}:{float(b):g}" for a, b in t.schedule[:40]) or "none"
+    config = t.config_label or t.config_name
+    parts = [
+        f"Exploring: <b>{esc(view.source, 120)}</b>",
+        f"model {esc(t.model or '?', 80)}",
+        f"config <b>{esc(config, 160)}</b>",
+        f"strategy {esc(t.strategy, 20)}",
+        f"schedule {esc(sched, 300)}",
+        f"scoring {esc(t.variant, 60)}",
+        f"{t.prompt_len} prompt tokens · {t.num_steps} steps · {t.num_layers} layers",
+    ]
+    notes = "".join(f"<br>Note: {esc(n, 300)}" for n in view.notes)
+    return f'<div class="lz-note" id="lz-source-line">{" · ".join(parts)}{notes}</div>'
+
+
+def _shade(value: float) -> str:
+    """Background for a value in [0, 1]: white to Okabe-Ito blue."""
+    v = min(max(value, 0.0), 1.0)
+    r, g, b = (int(255 + (c - 255) * v) for c in (0, 114, 178))
+    return f"rgb({r},{g},{b})"
+
+
+def token_values(trace, step: int, mode: str) -> np.ndarray:
+    """float [n] in [0, 1] used to shade tokens: survival depth / L, or log-scaled importance."""
+    s = trace.steps[step]
+    if mode == "depth" or not s.scores:
+        return s.depth / trace.num_layers
+    first = s.scores[min(s.scores)]
+    logs = np.log10(np.clip(np.nan_to_num(first, nan=0.0), 1e-9, None))
+    lo, hi = np.percentile(logs, 5), logs.max()
+    return (logs - lo) / (hi - lo) if hi > lo else np.zeros_like(logs)
+
+
+def prompt_html(trace, step: int, mode: str = "importance", span=None, max_tokens: int = 2500) -> str:
+    """The context at `step`, each token shaded by importance (first pruning layer) or survival depth."""
+    s = trace.steps[step]
+    values = token_values(trace, step, mode)
+    scores = s.scores[min(s.scores)] if s.scores else np.full(s.n, np.nan)
+    parts = []
+    for i in range(min(s.n, max_tokens)):
+        text = esc(trace.tokens[i], 200).replace("\n", "⏎<br>")
+        color = "#fff" if values[i] > 0.6 else "#111"
+        outline = " lz-span" if span and span[0] <= i < span[1] else ""
+        gen = " lz-gen" if i >= trace.prompt_len else ""
+        tip = f"pos {i} · depth {int(s.depth[i])}/{trace.num_layers} · score {scores[i]:.3g}"
+        parts.append(
+            f'<span class="lz-tok{outline}{gen}" title="{tip}" '
+            f'style="background:{_shade(values[i])};color:{color}">{text}</span>'
+        )
+    more = f"<p><i>… {s.n - max_tokens} more tokens not shown</i></p>" if s.n > max_tokens else ""
+    legend = "importance at the first pruning layer" if mode != "depth" else "layers survived (depth)"
+    return (
+        f'<div class="lz-prompt"><div class="lz-legend">shading: {legend}; darker = higher · '
+        f"outlined: focus span · dotted underline: generated</div>{''.join(parts)}{more}</div>"
+    )
+
+
+def evidence_story(trace, span, why: str, rows: list[list], step: int, scan=None) -> str:
+    """The Evidence view's account of the span at `step`, in numbers from the run (Markdown)."""
+    if span is None:
+        return esc(why)
+    a, b = span
+    words = esc("".join(trace.tokens[a:b]), 80)
+    lines = [f"**Span**: tokens {a}–{b - 1} “{words}”. **Why this span**: {esc(why)}."]
+    pruned = [r for r in rows if r[2].startswith("after layer")]
+    if pruned:
+        first = min(pruned, key=lambda r: int(r[2].split()[-1]))
+        layer = int(first[2].split()[-1])
+        lines.append(
+            f"- **Prefill** pruned {len(pruned)} of {len(rows)} span tokens; the first, “{esc(first[1])}”, "
+            f"after layer **{layer}** (not computed from layer {layer + 1} on; its hidden state waits in the "
+            f"Aux Cache of layer {layer})."
+        )
+    else:
+        lines.append(f"- **Prefill** kept all {len(rows)} span tokens through every layer.")
+    if step > 0:
+        full = sum(r[4] == "every layer" for r in rows)
+        lines.append(
+            f"- At **step {step}**, {full} of {len(rows)} span tokens were selected through every layer."
+        )
+    revived = [r for r in rows if r[5] != "no"]
+    where = f"up to step {step}" if step > 0 else "at prefill (nothing is revived at prefill)"
+    lines.append(f"- Revived from the Aux Cache {where}: **{len(revived)}** of {len(rows)} span tokens.")
+    if scan is not None:
+        if scan.safe_from is None:
+            lines.append(
+                f"- Layer scan (no pruning): the span never stays inside the top {scan.keep_fraction:.0%}."
+            )
+        else:
+            lines.append(
+                f"- Layer scan (no pruning): the whole span is inside the top {scan.keep_fraction:.0%} from layer "
+                f"**{scan.safe_from}** on; a prune before that layer can cut it."
+            )
+    return "\n".join(lines)

@@ -1,0 +1,335 @@
+"""The app's process-wide state and its jobs: one Run, the live Table 1 (strategies), the sweep.
+
+A job is a generator of events (app.state): it loads the shared model, builds the config through
+`LazyConfig.from_user`, reuses or runs the baseline (BaselineCache), runs the pruned configs and, where
+their text diverged, their teacher-forced twins, and ends with `Finished`. A `RunWorker` thread runs
+one job holding a slot of the run gate, so an abandoned page can never keep the slot; Stop ends the job
+after its current step. The `/run` API runs the same job in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import lazyllm
+from app.inputs import RunRequest, check_prompt
+from app.serving import BaselineCache, Busy, Limits, ModelHub, RunGate
+from app.state import (
+    Ended,
+    Example,
+    Finished,
+    Notice,
+    Progress,
+    RunView,
+    Stopped,
+    TableResult,
+    answer_kind,
+    is_right,
+)
+from app.tracefiles import load_trace_file
+from lazyllm import LazyConfig
+from lazyllm.compare import compare_results, forcing_needed
+
+log = logging.getLogger("lazyllm.app")
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+SWEEP_KEEPS = (0.1, 0.2, 0.3, 0.5, 0.7)  # keep fractions of the per-prompt sweep
+
+
+@dataclass
+class Context:
+    """What a job sees: the app, its Stop flag, and the last step it reported (for "stopped after")."""
+
+    app: App
+    stop: threading.Event = field(default_factory=threading.Event)
+    last: Progress | None = None
+
+    def stopped(self) -> Stopped:
+        p = self.last
+        return Stopped("starting" if p is None else f"{p.run} step {p.step}")
+
+
+def _stream(ctx: Context, lm, prompt, cfg: LazyConfig, label: str, index: int, total: int, new_tokens: int,
+            live: bool = False, **kw):  # fmt: skip
+    """Yield a Progress per step of one generation; return its result (None when stopped)."""
+    updates = lazyllm.generate_stream(
+        lm, prompt, config=cfg, max_new_tokens=new_tokens, instrument=live, return_logits=True,
+        should_stop=ctx.stop.is_set, **kw,
+    )  # fmt: skip
+    for upd in updates:
+        # the trace keeps growing in this thread: the UI gets a consistent copy of it so far
+        trace = (
+            replace(upd.trace, steps=list(upd.trace.steps), tokens=list(upd.trace.tokens)) if live else None
+        )
+        ctx.last = Progress(label, index, total, upd.step, new_tokens, upd.text, trace)
+        yield ctx.last
+        if upd.done:
+            return None if upd.result.stopped == "cancelled" else upd.result
+    return None
+
+
+def _baseline(ctx: Context, lm, req: RunRequest, index: int, total: int):
+    """The baseline of (model, prompt, new tokens): from the cache, or run (with the layer scan)."""
+    key = (lm.name, req.prompt, req.new_tokens, True)
+    base = ctx.app.baselines.get(key)
+    if base is None:
+        cfg = LazyConfig.preset("baseline")
+        base = yield from _stream(
+            ctx, lm, req.prompt, cfg, "baseline", index, total, req.new_tokens, scan=True
+        )
+        if base is not None:
+            ctx.app.baselines.put(key, base)
+    return base
+
+
+def _forced(ctx: Context, lm, cfg: LazyConfig, base, free, label: str, index: int, total: int):
+    """The teacher-forced pruned run (lazyllm.compare): the free run itself when the texts agree."""
+    if not forcing_needed(base, free):
+        return free
+    n = len(base.token_ids)
+    return (
+        yield from _stream(
+            ctx, lm, base.prompt_ids, cfg, label, index, total, n, forced_tokens=base.token_ids
+        )
+    )
+
+
+def _model(ctx: Context, req: RunRequest):
+    hub = ctx.app.hub
+    yield Notice("info", "Loading the model (first run only)…" if hub.lm is None else "Starting…")
+    lm = hub.get(req.model)
+    check_prompt(req.prompt, ctx.app.limits, lm.tokenizer)
+    return lm
+
+
+def run_job(ctx: Context, req: RunRequest) -> Iterator:
+    """Run: the pruned run first (its prefill views show at once), the baseline, the forced twin."""
+    t0 = time.perf_counter()
+    lm = yield from _model(ctx, req)
+    cfg = req.config(lm.num_layers)
+    cached = ctx.app.baselines.get((lm.name, req.prompt, req.new_tokens, True)) is not None
+    total = 2 if cached else 3
+    free = yield from _stream(ctx, lm, req.prompt, cfg, "LazyLLM", 0, total, req.new_tokens, live=True)
+    base = None if free is None else (yield from _baseline(ctx, lm, req, 1, total))
+    forced = (
+        None
+        if base is None
+        else (yield from _forced(ctx, lm, cfg, base, free, "teacher-forced", total - 1, total))
+    )
+    if forced is None:
+        yield ctx.stopped()
+        return
+    example, expected = ctx.app.known_answer(req)
+    kind = example.kind if example is not None and expected == example.answer else answer_kind(expected)
+    comparison = compare_results(lm, base, free, forced)
+    view = RunView(free.trace, "run", comparison, example, expected, base.scan, answer_kind=kind)
+    yield Finished(view, time.perf_counter() - t0)
+
+
+def table_configs(req: RunRequest, kind: str, num_layers: int) -> list[LazyConfig]:
+    """The live Table 1 (lazy, static, random at the visitor's schedule: the same budget), or the
+    sweep (the schedule's layers at each of SWEEP_KEEPS; the default preset's layers if it has none)."""
+    mine = req.config(num_layers)
+    if kind == "strategies":
+        return [req.config(num_layers, strategy=s) for s in lazyllm.STRATEGIES]
+    layers = [layer for layer, _ in mine.schedule] or [
+        layer for layer, _ in LazyConfig.preset("default", num_layers=num_layers).schedule
+    ]
+    return [req.config(num_layers, schedule=[(layer, k) for layer in layers]) for k in SWEEP_KEEPS]
+
+
+def table_job(ctx: Context, req: RunRequest, kind: str) -> Iterator:
+    """Several configs against one (cached) baseline: a row each, with its teacher-forced fidelity."""
+    t0 = time.perf_counter()
+    lm = yield from _model(ctx, req)
+    configs = table_configs(req, kind, lm.num_layers)
+    total = 2 * len(configs) + 1
+    base = yield from _baseline(ctx, lm, req, 0, total)
+    if base is None:
+        yield ctx.stopped()
+        return
+    example, expected = ctx.app.known_answer(req)
+    base_correct = is_right(base.text, expected)
+    result = TableResult(kind, [table_row("baseline", None, base_correct)])
+    for i, cfg in enumerate(configs):
+        label = cfg.strategy if kind == "strategies" else f"keep {cfg.schedule[0][1]:g}"
+        free = yield from _stream(ctx, lm, req.prompt, cfg, label, 2 * i + 1, total, req.new_tokens)
+        forced = (
+            None if free is None else (yield from _forced(ctx, lm, cfg, base, free, label, 2 * i + 2, total))
+        )
+        if forced is None:
+            yield ctx.stopped()
+            return
+        c = compare_results(lm, base, free, forced)
+        result.rows.append(table_row(label, c, is_right(free.text, expected), base_correct))
+    yield Finished(result, time.perf_counter() - t0)
+
+
+def table_row(label: str, c, correct: bool | None, base_correct: bool | None = None) -> dict:
+    """One row of the live Table 1 / the sweep; `kept`: the answer is right (if known) or unchanged."""
+    if c is None:
+        answer = {True: "right", False: "wrong", None: "reference"}[correct]
+        return dict(label=label, config="baseline", answer=answer, kept=True, mean_kl=0.0, top1=1.0,
+                    ttft_speedup=1.0, compute_fraction=1.0, divergence=None)  # fmt: skip
+    kept = correct if correct is not None else c.same_text
+    answer = "same text" if c.same_text else f"diverged at step {c.first_divergence}"
+    if correct is not None:
+        answer += f"; {'right' if correct else 'wrong'}"
+    return dict(
+        label=label, config=c.config.get("describe", ""), answer=answer, kept=bool(kept), mean_kl=c.mean_kl,
+        top1=c.top1_agreement, ttft_speedup=c.ttft_speedup, compute_fraction=c.compute_fraction,
+        divergence=c.first_divergence,
+    )  # fmt: skip
+
+
+class RunWorker(threading.Thread):
+    """One job in its own thread: waits for a gate slot, runs the job, posts its events, frees the slot."""
+
+    def __init__(self, app: App, job: Callable[[Context], Iterator]):
+        super().__init__(daemon=True, name="lazyllm-run")
+        self.app, self.job = app, job
+        self.ctx = Context(app)
+        self.events: queue.Queue = queue.Queue()
+
+    @property
+    def stop(self) -> threading.Event:
+        return self.ctx.stop
+
+    def run(self) -> None:
+        post = self.events.put
+        try:
+            waiting = lambda n: post(Notice("wait", f"Queued: {n} run(s) waiting for the model…"))  # noqa: E731
+            if not self.app.gate.enter(on_wait=waiting, cancelled=self.stop.is_set):
+                post(Stopped("waiting in the queue"))
+                return
+            try:
+                for event in self.job(self.ctx):
+                    post(event)
+            finally:
+                self.app.gate.leave()
+        except (ValueError, Busy) as e:  # bad input (ours or the runtime's), or a full queue
+            post(Notice("error", str(e)))
+        except Exception as e:  # keep serving; say what broke
+            log.exception("run failed")
+            post(Notice("error", f"The run failed: {type(e).__name__}: {str(e)[:200]}"))
+        finally:
+            post(Ended())
+
+
+class App:
+    """The app's process-wide state: limits, the shared model, the run gate, baselines, examples."""
+
+    def __init__(self, limits: Limits | None = None, loader=None):
+        self.limits = limits or Limits.from_env()
+        self.hub = ModelHub(self.limits, loader)
+        self.gate = RunGate(self.limits.concurrency, self.limits.max_queue)
+        self.baselines = BaselineCache(size=4)
+        self.examples = load_examples()
+        self.recorded = recorded_traces(self.examples)
+        self._recorded_views: dict[Path, RunView] = {}
+        self._workers: dict[str, RunWorker] = {}  # the running worker of each browser session
+        self._lock = threading.Lock()
+
+    def known_answer(self, req: RunRequest) -> tuple[Example | None, str]:
+        """The example the prompt is (unedited), and the answer to check: typed, else the example's."""
+        ex = self.examples.get(req.example) if req.example else None
+        if ex is not None and ex.prompt != req.prompt:
+            ex = None  # the visitor edited the prompt: the example's answer no longer applies
+        return ex, req.expected or (ex.answer if ex else "")
+
+    def recorded_view(self, name: str) -> RunView | None:
+        """A recorded example trace, parsed once per process and shared (views never modify it)."""
+        path = self.recorded.get(name)
+        if path is None:
+            return None
+        with self._lock:
+            if path not in self._recorded_views:
+                self._recorded_views[path] = load_trace_file(path, f"recorded example: {name}", self.examples)
+            return self._recorded_views[path]
+
+    def default_view(self) -> RunView | None:
+        """What the page shows before any run: the first recorded example."""
+        return self.recorded_view(next(iter(self.recorded), "")) if self.recorded else None
+
+    # -- workers of browser sessions -----------------------------------------------------------
+
+    def start(self, session: str | None, job: Callable[[Context], Iterator]) -> RunWorker:
+        worker = RunWorker(self, job)
+        if session:
+            with self._lock:
+                self._workers[session] = worker
+        worker.start()
+        return worker
+
+    def finish(self, session: str | None, worker: RunWorker) -> None:
+        worker.stop.set()  # a page that went away: the worker stops at its next step
+        with self._lock:
+            if session and self._workers.get(session) is worker:
+                del self._workers[session]
+
+    def stop(self, session: str | None) -> bool:
+        with self._lock:
+            worker = self._workers.get(session) if session else None
+        if worker is not None:
+            worker.stop.set()
+        return worker is not None
+
+    # -- the /run API --------------------------------------------------------------------------
+
+    def run_api(self, prompt: str, preset: str = "default", schedule: str = "", strategy: str = "lazy",
+                max_new_tokens: int = 32, expected: str = "") -> dict:  # fmt: skip
+        """Run the baseline and LazyLLM on `prompt`: the comparison (teacher-forced per-step KL and top-1,
+        free-running agreement, timings), the verdict and the config that ran.
+
+        preset: baseline | paper | default | aggressive | question | fast. schedule: "layer:keep, ..."
+        (e.g. "9:0.7, 19:0.7"; empty = the preset's). strategy: lazy | static | random. expected: the
+        answer, if known (the verdict then says right or wrong).
+        """
+        req = RunRequest.parse(
+            self.limits, prompt, None, preset, schedule, strategy, max_new_tokens, expected
+        )
+        ctx = Context(self)
+        self.gate.enter()
+        try:
+            finished = [e for e in run_job(ctx, req) if isinstance(e, Finished)]
+        finally:
+            self.gate.leave()
+        view = finished[-1].result
+        c = view.comparison
+        return {
+            **c.to_dict(),
+            "verdict": view.verdict(),
+            "correct": view.correct(),
+            "baseline_correct": view.correct(baseline=True),
+            "model": view.trace.model,
+        }
+
+
+def load_examples() -> dict[str, Example]:
+    """assets/examples/*.json: {name, task, prompt, answer, answer_span[, kind]}."""
+    out = {}
+    for path in sorted((ASSETS / "examples").glob("*.json")):
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+            kind = d.get("kind") or answer_kind(d["answer"])
+            out[d["name"]] = Example(d["name"], d["task"], d["prompt"], d["answer"], d["answer_span"], kind)
+        except (OSError, ValueError, KeyError):
+            log.exception("bad example file %s", path)
+    return out
+
+
+def recorded_traces(examples: dict[str, Example]) -> dict[str, Path]:
+    """assets/traces/<n>_<task>.json, named after the example of that task."""
+    by_task = {ex.task: name for name, ex in examples.items()}
+    out = {}
+    for p in sorted((ASSETS / "traces").glob("*.json")):
+        task = p.stem.split("_", 1)[-1]
+        out[by_task.get(task, task.replace("_", " "))] = p
+    return out

@@ -1,0 +1,209 @@
+"""Trace files: export a run (trace + comparison + scan), load one back, inspect one (API).
+
+A file is a `lazyllm.Trace` JSON with an optional "explorer" section: the comparison with the baseline,
+the example's name, the known answer, the layer scan and notes. Loading checks, before any figure is
+built, what the file may cost (Budget): layers, tokens and steps tied to real models and this
+deployment's limits. Exports stay below EXPORT_BYTES, well under the upload limit, so every export
+loads back: long runs keep scores at fewer steps, and the file says what was left out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.state import Example, RunView, answer_kind
+from lazyllm import Comparison, Trace
+from lazyllm.trace import MAX_TRACE_BYTES
+
+log = logging.getLogger("lazyllm.app")
+
+EXPORT_BYTES = 16 * 1024 * 1024  # < MAX_TRACE_BYTES (20 MiB) < the app's upload limit (30 MB)
+EXPORTS_KEPT, EXPORT_MAX_AGE_S = 64, 3600
+MAX_TEXT = 200  # characters of an example name / expected answer read from a file
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a trace may cost the server: checked before any figure is built."""
+
+    max_layers: int = 256  # deeper than any released model
+    max_prompt_tokens: int = 4096  # the deployment's prompt limit
+    max_steps: int = 129  # prefill + the deployment's new-token limit
+
+    def check(self, t: Trace) -> None:
+        limits = (
+            ("num_layers", t.num_layers, self.max_layers),
+            ("prompt_len", t.prompt_len, self.max_prompt_tokens),
+            ("steps", t.num_steps, self.max_steps),
+        )
+        for name, value, limit in limits:
+            if value > limit:
+                raise ValueError(
+                    f"trace: {name} is {value}; this explorer draws traces with {name} <= {limit}"
+                )
+
+
+def gradio_cache_dir() -> Path:
+    """Gradio's cache folder: files written here are served without a second copy."""
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
+
+
+def export_folder() -> Path:
+    folder = gradio_cache_dir() / "lazyllm-exports"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def prune_exports(folder: Path, keep: int = EXPORTS_KEPT, max_age_s: float = EXPORT_MAX_AGE_S) -> None:
+    """Delete exports older than max_age_s, and the oldest beyond `keep` files."""
+    files = sorted(folder.glob("trace-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    now = time.time()
+    for i, p in enumerate(files):
+        if i >= keep or now - p.stat().st_mtime > max_age_s:
+            p.unlink(missing_ok=True)
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+
+def export_dict(view: RunView, notes: tuple[str, ...] = ()) -> dict:
+    """The file's content: the trace, and the explorer section (comparison, example, answer, scan)."""
+    data = view.trace.to_dict()
+    data["explorer"] = {
+        "comparison": view.comparison.to_dict() if view.comparison is not None else None,
+        "example": view.example.name if view.example else None,
+        "expected": view.expected,
+        "scan": None if view.scan is None else np.round(view.scan.astype(np.float64), 7).tolist(),
+        "notes": [*view.notes, *notes],
+    }
+    return data
+
+
+def export_text(view: RunView, limit: int = EXPORT_BYTES) -> str:
+    """JSON of the view within `limit` bytes. Scores are most of a long run's file: if it is too large,
+    keep them at prefill, the divergence step and every k-th step (k = 2, 4, ...), and say so."""
+    n = view.trace.num_steps
+    with_scores = [_dumps(s.to_dict()) for s in view.trace.steps]  # ASCII JSON: characters = bytes
+    without = [_dumps({**s.to_dict(), "scores": {}}) for s in view.trace.steps]
+    k, keep = 1, set(range(n))
+    head = _dumps({k_: v for k_, v in export_dict(view).items() if k_ != "steps"})
+    while (
+        len(head) + sum(len(with_scores[i] if i in keep else without[i]) + 1 for i in range(n)) + 16 > limit
+    ):
+        if k > n:
+            raise ValueError(
+                f"this run's trace is over {limit // 2**20} MB even without scores: not exported"
+            )
+        k *= 2
+        keep = {0, *range(0, n, k)} | ({view.divergence} if view.divergence is not None else set())
+    notes = ()
+    if k > 1:
+        shown = ", ".join(map(str, sorted(keep)[:12])) + ("…" if len(keep) > 12 else "")
+        notes = (f"importance scores kept at {len(keep)} of {n} steps ({shown}) to keep the file loadable",)
+    head = _dumps({k_: v for k_, v in export_dict(view, notes).items() if k_ != "steps"})
+    steps = ",".join(with_scores[i] if i in keep else without[i] for i in range(n))
+    return head[:-1] + ',"steps":[' + steps + "]}"
+
+
+def _dumps(data: dict) -> str:
+    return json.dumps(data, separators=(",", ":"), allow_nan=False)
+
+
+def export_trace(view: RunView, folder: Path | None = None) -> str:
+    """Write the export once (in Gradio's cache, so it is not copied again); prune old exports."""
+    folder = folder or export_folder()
+    prune_exports(folder)
+    path = folder / f"trace-{uuid.uuid4().hex[:12]}.json"
+    path.write_text(export_text(view), encoding="utf-8")
+    return str(path)
+
+
+# --- load -----------------------------------------------------------------------------------------
+
+
+def load_trace_file(path, source: str | None = None, examples: dict[str, Example] | None = None,
+                    budget: Budget | None = None) -> RunView:  # fmt: skip
+    """A RunView from a trace file (ours, or a bare `Trace.to_json()`); ValueError says what is wrong."""
+    if path is None:
+        raise ValueError("no file given")
+    path = Path(path if isinstance(path, (str, os.PathLike)) else path.name)
+    size = path.stat().st_size
+    if size > MAX_TRACE_BYTES:
+        raise ValueError(f"trace file too large: {size / 1e6:.1f} MB (limit {MAX_TRACE_BYTES / 1e6:.0f} MB)")
+    data = path.read_bytes()
+    trace = Trace.from_json(data)
+    (budget or Budget()).check(trace)
+    extra = json.loads(data.decode("utf-8-sig")).get("explorer")
+    return _view(trace, extra, source or f"file {path.name}", examples or {})
+
+
+def _view(trace: Trace, extra, source: str, examples: dict[str, Example]) -> RunView:
+    """The explorer section, each part checked on its own: a bad part is left out with a note."""
+    if extra is None:
+        return RunView(trace, source)
+    if not isinstance(extra, dict):
+        return RunView(trace, source, notes=("the file's explorer section is not an object: ignored",))
+    notes: list[str] = []
+    comparison = _part(notes, "comparison", lambda v: None if v is None else Comparison.from_dict(v), extra)
+    name = _part(notes, "example", lambda v: v if v is None or isinstance(v, str) else _bad(), extra)
+    example = examples.get(name) if isinstance(name, str) else None
+    expected = _part(notes, "expected", lambda v: "" if v is None else _text(v), extra) or ""
+    if example is not None and not expected:
+        expected = example.answer
+    scan = _part(notes, "scan", lambda v: None if v is None else _scan(v, trace), extra)
+    file_notes = _part(notes, "notes", lambda v: tuple(_text(x) for x in (v or [])[:8]), extra) or ()
+    kind = example.kind if example is not None and expected == example.answer else answer_kind(expected)
+    return RunView(trace, source, comparison, example, expected, scan, (*file_notes, *notes), kind)
+
+
+def _part(notes: list[str], key: str, read, extra: dict):
+    try:
+        return read(extra.get(key))
+    except (ValueError, TypeError) as e:
+        notes.append(f"the file's {key} could not be read ({str(e)[:120]}): left out")
+        return None
+
+
+def _bad():
+    raise ValueError("wrong type")
+
+
+def _text(v) -> str:
+    if not isinstance(v, str):
+        raise ValueError("expected text")
+    return v[:MAX_TEXT]
+
+
+def _scan(v, trace: Trace) -> np.ndarray:
+    a = np.asarray(v, dtype=np.float64)
+    if a.shape != (trace.num_layers, trace.prompt_len) or not np.isfinite(a).all():
+        raise ValueError(f"expected {trace.num_layers} x {trace.prompt_len} finite numbers")
+    return a
+
+
+def inspect_trace(path, budget: Budget | None = None) -> dict:
+    """What a trace file holds (the `/inspect_trace` API)."""
+    view = load_trace_file(path, budget=budget)
+    t = view.trace
+    return {
+        "model": t.model,
+        "num_layers": t.num_layers,
+        "prompt_len": t.prompt_len,
+        "num_steps": t.num_steps,
+        "config": t.config_label or t.config_name,
+        "strategy": t.strategy,
+        "schedule": [[int(a), float(b)] for a, b in t.schedule],
+        "compute_fraction": t.prompt_compute_fraction(),
+        "revivals": int(sum(len(v) for s in t.steps for v in s.revived.values())),
+        "has_comparison": view.comparison is not None,
+        "notes": list(view.notes),
+    }

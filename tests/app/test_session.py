@@ -1,0 +1,267 @@
+"""The app without a browser: build_demo(), the jobs and callbacks on a tiny real model, errors, the gate.
+
+The model is a tiny random Llama with the embedded tokenizer (tests/conftest.py): the real runtime,
+the real comparison, in milliseconds per step.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import gradio as gr
+import pytest
+
+from app import ui
+from app.callbacks import CUSTOM, Callbacks
+from app.inputs import RunRequest
+from app.serving import EMBEDDED, Limits, RunGate
+from app.session import App, table_configs
+from app.state import RunView
+from app.tracefiles import load_trace_file
+
+PROMPT = "The pass key is 4821. Remember it. " + "The grass is green. " * 12 + "What is the pass key?"
+ARGS = dict(prompt=PROMPT, model=EMBEDDED, preset="default", rows=[[1, 0.5], [3, 0.5]], strategy="lazy",
+            max_new=6, expected="", example=None, focus="", mode="importance")  # fmt: skip
+
+
+@pytest.fixture
+def app(tiny_app_lm):
+    return App(Limits(max_new_tokens=16, max_prompt_tokens=400), loader=lambda name: tiny_app_lm)
+
+
+def run(app, kind="run", **kw):
+    args = {**ARGS, **kw}
+    return list(Callbacks(app).runner(kind)(*args.values()))
+
+
+def test_build_demo_sets_every_view_at_build_time_and_no_load_event(app):
+    demo = ui.build_demo(app)
+    assert isinstance(demo, gr.Blocks) and app.hub.lm is None  # nothing loaded at build time
+    ids = {b.elem_id for b in demo.blocks.values() if getattr(b, "elem_id", None)}
+    for elem in ("lz-run", "lz-stop", "lz-compare", "lz-sweep", "lz-jump", "lz-survival-plot", "lz-scan-plot",
+                 "lz-evidence-table", "lz-expected", "lz-jump-to"):  # fmt: skip
+        assert elem in ids
+    deps = demo.config["dependencies"]
+    assert not [d for d in deps if any(t[1] == "load" for t in d["targets"])], (
+        "a load event would overwrite input"
+    )
+    run_dep = next(d for d in deps if d.get("api_name") == "run")
+    assert run_dep["api_visibility"] == "public"
+    survival = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "lz-survival-plot")
+    assert survival.value is not None  # the recorded example's view, drawn at build time
+
+
+def test_run_marks_views_pending_then_streams_then_draws_every_view(app):
+    outs = run(app)
+    assert "Pending" in outs[0]["verdict"] and "Pending" in outs[0]["survival"].layout.annotations[0].text
+    assert any('data-kind="run"' in o.get("status", "") for o in outs[1:-1])
+    final = outs[-1]
+    assert 'data-kind="done"' in final["status"], final["status"]
+    missing = set(ui.VIEW_OUTPUTS) - set(final)
+    assert not missing, missing
+    view = final["view"]
+    assert isinstance(view, RunView) and view.comparison is not None and view.scan is not None
+    assert view.trace.config_label == "custom (default with schedule 1:0.5, 3:0.5)"
+    assert "verdict" in final and ("Same text" in final["verdict"] or "Diverged" in final["verdict"])
+    loaded = load_trace_file(final["download"])
+    assert loaded.comparison == view.comparison and loaded.trace.to_json() == view.trace.to_json()
+
+
+def test_live_views_arrive_at_prefill(app):
+    outs = run(app)
+    live = next(o for o in outs if "survival" in o and isinstance(o.get("view"), RunView))
+    assert live["view"].trace.num_steps == 1 and live["view"].comparison is None
+
+
+def test_the_baseline_is_reused_while_only_the_schedule_changes(app):
+    run(app)
+    outs = run(app, rows=[[2, 0.3]])
+    statuses = " ".join(o.get("status", "") for o in outs)
+    assert "baseline (run" not in statuses and "of up to 2" in statuses
+    assert 'data-kind="done"' in outs[-1]["status"]
+    outs = run(app, max_new=7)  # another number of new tokens: another baseline
+    assert "baseline (run" in " ".join(o.get("status", "") for o in outs)
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(prompt="   "), "prompt is empty"),
+        (dict(prompt="x " * 3000), "prompt too long"),
+        (dict(rows=[[99, 0.5]]), "out of range"),
+        (dict(rows=[[2, 1.5]]), "keep fraction must be in (0, 1]"),
+        (dict(rows=[[4, 0.5], [2, 0.5]]), "strictly increasing"),
+        (dict(rows=[["a", 0.5]]), "must be numbers"),
+        (dict(rows=5), "schedule must be text"),
+        (dict(max_new=0), "max_new_tokens must be in [1, 16]"),
+        (dict(max_new=10_000), "max_new_tokens must be in [1, 16]"),
+        (dict(max_new=True), "max_new_tokens must be an integer"),
+        (dict(max_new=float("nan")), "max_new_tokens must be an integer"),
+        (dict(strategy="greedy"), "strategy must be one of"),
+        (dict(preset="fastest"), "preset must be one of"),
+        (dict(preset=["default"]), "preset must be one of"),
+        (dict(model="evil/model"), "not in this deployment's allowlist"),
+        (dict(focus="1" * 5000), "focus span is too long"),
+        (dict(expected=7), "expected answer must be text"),
+    ],
+)
+def test_bad_input_is_reported_and_frees_the_slot(app, kw, message):
+    outs = run(app, **kw)
+    assert 'data-kind="error"' in outs[-1]["status"]
+    assert message in outs[-1]["status"].replace("&#x27;", "'"), outs[-1]["status"]
+    assert app.gate.try_enter()  # the slot was given back
+    app.gate.leave()
+
+
+def test_after_bad_input_a_valid_run_gives_the_same_output(app):
+    before = run(app)[-1]["view"].comparison
+    for kw in (dict(prompt=""), dict(rows=[[99, 0.5]]), dict(max_new=-3), dict(model="x/y")):
+        assert 'data-kind="error"' in run(app, **kw)[-1]["status"]
+    after = run(app)[-1]["view"].comparison
+    assert after.lazy_text == before.lazy_text and after.kl_per_step == before.kl_per_step
+
+
+def test_a_failing_model_load_keeps_the_previous_model(tiny_app_lm):
+    def loader(name):
+        if name:
+            raise OSError("no such model")
+        return tiny_app_lm
+
+    app = App(Limits(max_new_tokens=8, allowed_models=("other/model",)), loader=loader)
+    assert 'data-kind="done"' in run(app)[-1]["status"]
+    first = app.hub.lm
+    outs = run(app, model="other/model")
+    assert "could not load model 'other/model'" in outs[-1]["status"].replace("&#x27;", "'")
+    assert app.hub.lm is first and app.hub.name == EMBEDDED
+
+
+def test_queued_then_busy_when_the_queue_is_full(app):
+    gate = app.gate = RunGate(concurrency=1, max_queue=1)
+    assert gate.try_enter()  # a run in progress
+    waited = []
+    waiter = threading.Thread(target=lambda: waited.append(gate.enter(on_wait=waited.append, poll_s=0.01)))
+    waiter.start()
+    deadline = time.time() + 5
+    while not waited and time.time() < deadline:
+        time.sleep(0.01)
+    assert waited[0] == 1  # queued: one run waiting
+    outs = run(app)  # a third visitor
+    assert "busy" in outs[-1]["status"] and 'data-kind="error"' in outs[-1]["status"]
+    gate.leave()
+    waiter.join(5)
+    assert waited[-1] is True  # the queued run got the slot
+    gate.leave()
+
+
+class Session:
+    session_hash = "session-1"
+
+
+@pytest.fixture
+def slow_steps(monkeypatch):
+    from lazyllm.runtime import LazyRunner
+
+    real = LazyRunner.step
+
+    def step(self, ids):
+        time.sleep(0.03)
+        return real(self, ids)
+
+    monkeypatch.setattr(LazyRunner, "step", step)
+
+
+def test_stop_ends_the_run_cleanly_and_frees_the_slot(app, slow_steps):
+    cb = Callbacks(app)
+    gen = cb.runner("run")(*{**ARGS, "max_new": 16}.values(), Session())
+    outs = [next(gen)]
+    while "LazyLLM (run" not in outs[-1].get("status", ""):
+        outs.append(next(gen))
+    cb.stop(Session())  # the Stop button
+    outs += list(gen)
+    assert "Stopped after LazyLLM step" in outs[-1]["status"]
+    assert app.gate.try_enter()  # the slot is free again
+    app.gate.leave()
+    assert 'data-kind="done"' in run(app)[-1]["status"]
+
+
+def test_a_page_that_goes_away_mid_run_cannot_keep_the_slot(app, slow_steps):
+    gen = Callbacks(app).runner("run")(*{**ARGS, "max_new": 16}.values())
+    next(gen)
+    del gen  # abandoned without being closed or stopped
+    deadline = time.time() + 20
+    while not app.gate.try_enter():
+        assert time.time() < deadline, "the slot was never given back"
+        time.sleep(0.05)
+    app.gate.leave()
+
+
+def test_run_api_reports_the_config_that_ran_fidelity_and_verdict(app):
+    out = app.run_api(PROMPT, preset="question", schedule="", max_new_tokens=4, expected="4821")
+    assert out["config"]["name"] == "question" and out["config"]["window"] == 16
+    assert len(out["kl_per_step"]) == len(out["top1_per_step"]) == out["baseline_new_tokens"]
+    assert out["verdict"].startswith(("Same text", "Diverged")) and "the answer is" in out["verdict"]
+    assert out["correct"] in (True, False)
+    custom = app.run_api(PROMPT, preset="question", schedule="1:0.5", max_new_tokens=4)
+    assert (
+        custom["config"]["label"] == "custom (question with schedule 1:0.5)"
+        and custom["config"]["window"] == 16
+    )
+    with pytest.raises(ValueError, match="keep fraction"):
+        app.run_api(PROMPT, schedule="2:0", max_new_tokens=4)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        app.run_api(PROMPT, max_new_tokens=-1)
+
+
+def test_concurrent_api_runs_do_not_mix(app):
+    results = {}
+
+    def go(i):
+        results[i] = app.run_api(f"prompt number {i} " * 3, schedule=f"{i}:0.5", max_new_tokens=3)
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(1, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(results) == [1, 2, 3, 4]
+    assert [results[i]["config"]["schedule"] for i in range(1, 5)] == [[[i, 0.5]] for i in range(1, 5)]
+    assert app.gate.waiting == 0
+
+
+def test_compare_strategies_and_sweep(app):
+    outs = run(app, "strategies")
+    assert 'data-kind="done"' in outs[-1]["status"]
+    rows = outs[-1]["table"]
+    assert [r[0] for r in rows] == ["baseline", "lazy", "static", "random"]
+    assert len(outs[-1]["table_plot"].data) >= 1
+    sweep = run(app, "sweep")[-1]
+    assert [r[0] for r in sweep["table"]] == ["baseline", *(f"keep {k:g}" for k in (0.1, 0.2, 0.3, 0.5, 0.7))]
+    req = RunRequest.parse(app.limits, PROMPT, None, "baseline", None, None, 4)
+    assert [c.schedule for c in table_configs(req, "sweep", 6)][0] == ((1, 0.1), (2, 0.1), (3, 0.1))
+
+
+def test_example_selection_and_edits(app):
+    cb = Callbacks(app)
+    name = next(iter(app.examples))
+    ex = app.examples[name]
+    assert cb.on_example(name) == {"prompt": ex.prompt, "expected": ex.answer}
+    assert cb.on_prompt_edit(ex.prompt, name) == {}
+    assert cb.on_prompt_edit(ex.prompt + " edited", name) == {"example": CUSTOM}
+
+
+def test_bind_raises_on_an_unknown_view_name():
+    c = {"status": gr.HTML()}
+    bound = ui.bind(lambda: {"statsu": "typo"}, c, [c["status"]])
+    with pytest.raises(KeyError, match="statsu"):
+        bound()
+
+
+def test_step_and_focus_callbacks_refuse_bad_values_with_a_message(app):
+    cb = Callbacks(app)
+    for step in (float("nan"), "x", 10**12, None):
+        out = cb.on_step(None, step, "", "importance")
+        assert 'data-kind="error"' in out["status"] and "step" in out["status"]
+    out = cb.on_focus(None, 0, "9" * 4400, "importance")
+    assert "focus span is too long" in out["status"]
+    assert set(cb.on_step(None, 3, "", "importance")) >= {"survival", "importance", "evidence_md"}

@@ -1,0 +1,218 @@
+"""A real browser (Debian's chromium, driven by playwright) against the launched app, as a visitor acts:
+paste the instant the page shows, run the committed prompt whose pruned answer changes, follow the
+explanation, compare strategies, read the walkthrough at desktop and phone widths, load a hostile trace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from test_app_client import ROOT, launched_app
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run"]  # fmt: skip
+DIVERGING = (
+    "Harbour notes (the answer changes)"  # assets/examples: default's answer differs from the baseline's
+)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt-get install chromium)"
+    ),
+]
+
+
+def plot(page, elem_id: str) -> dict:
+    """Trace types, title and sizes of the plotly figure inside a gr.Plot, read from the page."""
+    page.wait_for_selector(f"#{elem_id} .js-plotly-plot", timeout=60_000)
+    return page.evaluate(
+        """id => {
+            const gd = document.querySelector('#' + id + ' .js-plotly-plot');
+            const full = gd._fullData;
+            return {types: full.map(d => d.type), title: (gd.layout.title || {}).text || '',
+                    rows: full[0] && full[0].z ? full[0].z.length : 0,
+                    points: full.reduce((n, d) => n + (d.x ? d.x.length : 0), 0)};
+        }""",
+        elem_id,
+    )
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def open_page(browser, width=1400, height=1000):
+    url, _ = launched_app()
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.goto(url)
+    return page
+
+
+def wait_done(page, timeout=300_000) -> str:
+    page.wait_for_selector("#lz-status [data-kind=done], #lz-status [data-kind=error]", timeout=timeout)
+    return page.inner_text("#lz-status")
+
+
+def run_button(page, elem_id: str) -> str:
+    page.click(f"#{elem_id}")
+    page.wait_for_selector("#lz-status [data-kind=run]", timeout=60_000)
+    return wait_done(page)
+
+
+def test_a_prompt_pasted_the_instant_the_page_shows_is_kept_and_is_what_runs(browser):
+    page = open_page(browser)
+    box = page.wait_for_selector("#lz-prompt textarea", state="attached", timeout=60_000)
+    mine = "Zanzibar quokka notes: the vault code is 90417. " * 3 + "What is the vault code?"
+    box.fill(mine)  # at once, while the page may still be starting
+    page.wait_for_timeout(10_000)
+    assert page.input_value("#lz-prompt textarea") == mine, "start-up overwrote the visitor's prompt"
+    assert page.input_value("#lz-example input") == "custom"
+    page.locator("#lz-max-new input[type=number]").fill("3")
+    page.locator("#lz-max-new input[type=number]").press("Enter")
+    assert "Done" in run_button(page, "lz-run")
+    page.get_by_role("tab", name="Importance").click()
+    assert "quokka" in page.inner_text("#lz-prompt-html")  # the run ran the visitor's text
+    assert not page.errors, page.errors
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def diverged(browser):
+    """The committed prompt whose pruned answer differs from the baseline's, run once with `default`."""
+    page = open_page(browser)
+    page.locator("#lz-example input").click()
+    page.get_by_role("option", name=DIVERGING).click()
+    page.wait_for_function("document.querySelector('#lz-prompt textarea').value.includes('harbour')")
+    assert "Done" in run_button(page, "lz-run")
+    yield page
+    page.close()
+
+
+def test_the_verdict_says_where_and_how_the_answer_changed(diverged):
+    verdict = diverged.inner_text("#lz-verdict")
+    assert verdict.startswith("Diverged at step") and "teacher-forced KL" in verdict, verdict
+    assert "the answer is wrong" in verdict and "the baseline's is right" in verdict
+    assert "config default" in diverged.inner_text("#lz-source")  # the label is read from the run's trace
+    metrics = diverged.inner_text("#lz-metrics")
+    assert "free-running agreement" in metrics and "teacher-forced" in metrics
+
+
+def test_evidence_is_there_without_a_click(diverged):
+    diverged.get_by_role("tab", name="Evidence").click()
+    story = diverged.inner_text("#lz-evidence-md")
+    assert "Why this span" in story and "the example's answer" in story
+    assert "after layer" in story or "kept all" in story  # where prefill pruned the span (or that it did not)
+    assert diverged.locator("#lz-evidence-table tbody tr").count() >= 3
+
+
+def test_one_click_goes_to_the_divergence(diverged):
+    label = diverged.inner_text("#lz-jump")
+    step = int(label.split("step ")[1].rstrip(")"))
+    diverged.click("#lz-jump")
+    diverged.wait_for_function(
+        f"document.querySelector('#lz-step input[type=number]').value === '{step}'", timeout=30_000
+    )
+    diverged.get_by_role("tab", name="Token survival").click()
+    diverged.wait_for_function(
+        f"(document.querySelector('#lz-survival-plot .js-plotly-plot')?.layout.title.text || '')"
+        f".includes('decode step {step}')",
+        timeout=30_000,
+    )
+    diverged.get_by_role("tab", name="Evidence").click()
+    assert f"step {step}" in diverged.inner_text("#lz-evidence-md")
+
+
+def test_a_click_on_the_fidelity_chart_opens_that_step(diverged):
+    box = diverged.locator("#lz-fidelity-plot .nsewdrag").first.bounding_box()
+    diverged.mouse.move(box["x"] + box["width"] * 0.1, box["y"] + box["height"] / 2)
+    diverged.wait_for_timeout(300)
+    hovered = diverged.evaluate(
+        "(document.querySelector('#lz-fidelity-plot .js-plotly-plot')._hoverdata || [{}])[0].x"
+    )
+    assert isinstance(hovered, int)
+    diverged.mouse.click(box["x"] + box["width"] * 0.1, box["y"] + box["height"] / 2)
+    diverged.wait_for_function(
+        f"document.querySelector('#lz-step input[type=number]').value === '{hovered}'", timeout=30_000
+    )
+
+
+def test_strategies_and_sweep(diverged):
+    diverged.get_by_role("tab", name="Strategies").click()
+    assert "Done" in run_button(diverged, "lz-compare")
+    runs = [c.strip() for c in diverged.locator("#lz-table tbody tr td:first-child").all_inner_texts()]
+    assert runs == ["baseline", "lazy", "static", "random"], runs
+    assert plot(diverged, "lz-table-plot")["points"] >= 3
+    assert "Done" in run_button(diverged, "lz-sweep")
+    assert len(diverged.locator("#lz-table tbody tr").all_inner_texts()) == 6
+    assert "sweep" in plot(diverged, "lz-table-plot")["title"].lower()
+    assert not diverged.errors, diverged.errors
+
+
+def test_editing_the_prompt_makes_the_example_custom(diverged):
+    diverged.locator("#lz-prompt textarea").press("End")
+    diverged.locator("#lz-prompt textarea").type(" Thanks.")
+    diverged.wait_for_function(
+        "document.querySelector('#lz-example input').value === 'custom'", timeout=10_000
+    )
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (390, 844)])
+def test_the_walkthrough_reads_without_clipping(browser, size):
+    page = open_page(browser, *size)
+    page.wait_for_selector("#lz-survival-plot .js-plotly-plot", timeout=60_000)
+    page.get_by_role("tab", name="Walkthrough").click()
+    assert page.locator("#lz-back").is_disabled()
+    pages = int(page.inner_text("#lz-walk-nav").split(" of ")[1])
+    for n in range(1, pages + 1):
+        page.wait_for_function(f"document.querySelector('#lz-walk-nav').innerText.includes('Page {n} of')")
+        clipped = page.evaluate(
+            """() => [...document.querySelectorAll('#lz-walk-md, #lz-walk-md *')]
+                .filter(e => e.scrollHeight > e.clientHeight + 1 && getComputedStyle(e).overflowY !== 'visible')
+                .map(e => e.tagName + '.' + e.className)"""
+        )
+        assert not clipped, f"page {n} at {size}: {clipped}"
+        if n < pages:
+            page.click("#lz-next")
+    assert page.locator("#lz-next").is_disabled()
+    if size[0] < 500:
+        assert page.evaluate("document.documentElement.scrollWidth") <= size[0], "the page scrolls sideways"
+    assert not page.errors, page.errors
+    page.close()
+
+
+def test_a_hostile_trace_runs_no_script(browser, tmp_path):
+    """Every string of a shared trace file is text: payloads in the model, config, strategy, tokens,
+    texts and tables set no window property."""
+    payload = '<img src=x onerror="window.pwned=1">'
+    good = json.loads(sorted((ROOT / "assets" / "traces").glob("*.json"))[0].read_text())
+    good.update(model=payload, strategy=payload, config_label=payload, variant=payload)
+    good["tokens"] = [payload if i % 7 == 0 else t for i, t in enumerate(good["tokens"])]
+    c = good["explorer"]["comparison"]
+    c.update(baseline_text=payload, lazy_text=payload, config={"label": payload, "describe": payload})
+    c["lazy_tokens"] = [payload] * len(c["lazy_tokens"])
+    good["explorer"]["notes"] = [payload]
+    path = tmp_path / "hostile.json"
+    path.write_text(json.dumps(good))
+    page = open_page(browser)
+    page.get_by_role("tab", name="Trace files").click()
+    page.locator("#lz-upload input[type=file]").set_input_files(str(path))
+    page.wait_for_function(
+        "document.querySelector('#lz-status').innerText.includes('Loaded')", timeout=60_000
+    )
+    for tab in ("Importance", "Evidence", "Aux Cache", "Walkthrough", "Token survival"):
+        page.get_by_role("tab", name=tab).click()
+        page.wait_for_timeout(500)
+    assert page.evaluate("window.pwned") is None
+    assert payload in page.inner_text("#lz-source")  # shown as text
+    page.close()
