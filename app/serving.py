@@ -61,7 +61,7 @@ class Limits:
         """What an uploaded trace may cost (app.tracefiles.Budget), from these limits."""
         from app.tracefiles import Budget
 
-        return Budget(max_prompt_tokens=self.max_prompt_tokens, max_steps=self.max_new_tokens + 1)
+        return Budget(max_prompt_tokens=max(self.max_prompt_tokens, 4096))
 
 
 class BaselineCache:

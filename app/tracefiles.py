@@ -37,7 +37,7 @@ class Budget:
 
     max_layers: int = 256  # deeper than any released model
     max_prompt_tokens: int = 4096  # the deployment's prompt limit
-    max_steps: int = 129  # prefill + the deployment's new-token limit
+    max_steps: int = 1025  # prefill + 1024 decode steps (figures bin steps beyond their cell budget)
 
     def check(self, t: Trace) -> None:
         limits = (

@@ -99,7 +99,7 @@ def _progress(update, prompt_len: int, max_new: int) -> None:
         print(file=sys.stderr)
 
 
-def _generate(lm, prompt, cfg, args, instrument: bool, show_progress: bool):
+def _generate(lm, prompt, cfg, args, instrument: bool, show_progress: bool, logits: bool = False):
     from .generate import encode_prompt, generate_stream
 
     prompt_len = len(encode_prompt(lm, prompt, chat=not args.no_chat))
@@ -111,6 +111,7 @@ def _generate(lm, prompt, cfg, args, instrument: bool, show_progress: bool):
         config=cfg,
         max_new_tokens=args.max_new_tokens,
         instrument=instrument,
+        return_logits=logits,
         chat=not args.no_chat,
     ):
         if show_progress:
@@ -135,7 +136,10 @@ def summary(res, comparison=None) -> dict:
         "prompt_tokens_used": round(res.stats.prompt_tokens_used_fraction, 4),
     }
     if comparison is not None:
+        from .compare import verdict
+
         out.update(comparison.to_dict())  # baseline_*, ttft_speedup, token_agreement, kl_per_step, ...
+        out["verdict"] = verdict(comparison)
     return out
 
 
@@ -155,8 +159,8 @@ def cmd_generate(args) -> int:
     show = not args.json
     base = None
     if args.compare:
-        base = _generate(lm, prompt, LazyConfig.preset("baseline"), args, False, show)
-    res = _generate(lm, prompt, cfg, args, args.trace_out is not None, show)
+        base = _generate(lm, prompt, LazyConfig.preset("baseline"), args, False, show, logits=True)
+    res = _generate(lm, prompt, cfg, args, args.trace_out is not None, show, logits=args.compare)
     comparison = None
     if base is not None:
         comparison = compare_results(lm, base, res, teacher_forced(lm, cfg, base, res))

@@ -45,7 +45,7 @@ DEFAULTS = dict(
 QUICK = dict(tasks=DEFAULT_TASKS, lengths="2k", n=3, presets="paper", max_new_tokens=None)
 # tune: mdqa is left out (the embedded model's baseline scores ~0% on it at 2k: nothing to keep)
 TUNE_TASKS = "passkey,kv,multikey,notes"
-TUNE_DEFAULTS = dict(DEFAULTS, tasks=TUNE_TASKS, n=10, screen="1,3")
+TUNE_DEFAULTS = dict(DEFAULTS, tasks=TUNE_TASKS, n=10, screen="1,2")
 TUNE_QUICK = dict(QUICK, tasks=TUNE_TASKS, n=2, screen="1")
 
 
@@ -172,10 +172,14 @@ def tune_markdown(rows: list[Row], objective: Objective, n_dev: int) -> tuple[st
         f"against the baseline with mean teacher-forced KL <= {o.max_kl:g} nats; `fast` = the fastest within "
         f"{o.max_drop:g} accuracy points.\n\n## Dev split: candidates that ran all {n_dev} examples, fastest first\n\n"
     )
-    md += verdict_table(finished, {r.strategy: o.verdict(r) for r in finished})
+    verdicts = {r.strategy: "reference" if r.kind == "baseline" else o.verdict(r) for r in finished}
+    md += verdict_table(finished, verdicts)
     if stopped:
-        md += f"\n\n## Stopped by the screen (lost more than a pick allows on {n_dev} examples)\n\n"
-        md += verdict_table(stopped, {r.strategy: f"stopped after {r.n}" for r in stopped})
+        allowed = o.net_loss_allowed(n_dev)
+        why = {r.strategy: f"stopped after {r.n}: " + (
+            f"lost - gained > {allowed}" if r.lost - r.gained > allowed else "beaten by faster ones"
+        ) for r in stopped}  # fmt: skip
+        md += "\n\n## Stopped by the screen (see lazyllm/eval/search.py)\n\n" + verdict_table(stopped, why)
     md += "\n\n## Pareto front (accuracy vs TTFT speedup)\n\n" + markdown_table(front) + "\n"
     for name, r in chosen.items():
         md += f"\nPick `{name}`: `{r.strategy}`: lost {r.lost}, gained {r.gained}, mean KL {r.mean_kl:.3f}, "
@@ -202,8 +206,9 @@ def cmd_tune(args) -> int:
     else:
         tasks, lengths = builtin_tasks(args)
         records = search(
-            lm, candidates, tasks, lengths, args.n, screen, objective, args.max_new_tokens, args.seed
-        )
+            lm, candidates, tasks, lengths, args.n, screen, objective, spares=args.spares,
+            max_new_tokens=args.max_new_tokens, seed=args.seed,
+        )  # fmt: skip
     rows = summarize(records, by_length=False)
     n_dev = len({r.uid for r in records})
     md, front, chosen = tune_markdown(rows, objective, n_dev)
@@ -287,6 +292,12 @@ def add_tune(sub) -> None:
         "--screen",
         default=TUNE_DEFAULTS["screen"],
         help="examples per task after which candidates that lost too many stop, e.g. 1,3 ('': no screen)",
+    )
+    t.add_argument(
+        "--spares",
+        type=int,
+        default=2,
+        help="at the last screen, keep a candidate unless this many faster ones beat it",
     )
     t.add_argument("--n-test", type=int, default=0, help="test-split examples per task to check the picks")
     t.set_defaults(func=cmd_tune, tasks=TUNE_TASKS, n=TUNE_DEFAULTS["n"])

@@ -149,7 +149,7 @@ def stage_compute_fraction(stages) -> float:
 # 10% to 70% of the depth: on the embedded 135M model the last token only finds a fact from ~45% of the
 # depth on (issue 12); the paper's 7B models could prune earlier (§5.4: pruning later costs less).
 GRID = dict(
-    first=(0.1, 0.2, 0.3, 0.4, 0.47, 0.55, 0.7), one=(0.1, 0.2, 0.3, 0.5), two=(0.3, 0.5), three=(0.5,)
+    first=(0.1, 0.2, 0.3, 0.4, 0.47, 0.55, 0.7), one=(0.1, 0.2, 0.3, 0.5), two=(0.3, 0.4, 0.5), three=(0.5,)
 )
 QUICK_GRID = dict(first=(0.2, 0.4, 0.55), one=(0.2,), two=(0.3,), three=())
 

@@ -1,13 +1,15 @@
 """Built-in long-context tasks, generated deterministically from a seed (README, "Accuracy vs TTFT").
 
-Four tasks, each a question at the end of a long context (so the last token, whose attention drives
+Five tasks, each a question at the end of a long context (so the last token, whose attention drives
 LazyLLM's importance scores, §3.2, is part of the question):
 
 - ``passkey``:  a 5-digit pass key hidden once in repeated filler text (LongLoRA / RULER style).
-- ``kv``:       find the value of one key among many ``key: value`` lines.
+- ``kv``:       find the secret number of one of eight objects hidden in filler text.
 - ``mdqa``:     multi-document QA over short documents about invented towns written for the project;
-                exactly one document holds the answer (founder, founding year or best-known product).
-- ``multikey``: two pass keys (of two named doors) hidden at two depths; both must be returned, in order.
+                exactly one document holds the answer (the town's founder).
+- ``multikey``: two pass keys (of two named doors) hidden at two depths; both must be returned.
+- ``notes``:    one fact ("The locker code of the boathouse is 43125.") among varied notes about a
+                harbour, a workshop and a garden; the question only at the end.
 
 Lengths are **approximate** token counts of the user message: each task fills its context up to
 ``length * CHARS_PER_TOKEN[task]`` characters, ratios measured with the embedded SmolLM2 tokenizer,

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MAX_NEW = 8  # LAZYLLM_MAX_NEW_TOKENS of the server below
 MAX_PROMPT = 9000  # LAZYLLM_MAX_PROMPT_TOKENS: above the model's 8192 context, so the runtime's check shows
 MAX_QUEUE = 8  # LAZYLLM_MAX_QUEUE: runs that may wait for the one run slot (LAZYLLM_CONCURRENCY=1)

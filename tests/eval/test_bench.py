@@ -52,15 +52,27 @@ def _record(strategy, kind, uid, score, ttft, total, task="passkey", cf=1.0, kl=
     )  # fmt: skip
 
 
-def _row(name, acc, speed, cf, variant="paper"):
+def _row(name, acc, speed, cf, variant="paper", lost=0, gained=0, kl=0.0, kind="lazy"):
     return S.Row(
-        strategy=name, kind="lazy", variant=variant, task="all", length=0, n=4, accuracy=acc,
-        accuracy_delta=acc - 90, ttft_s=1, total_s=1, ttft_speedup=speed, generation_speedup=1,
-        compute_fraction=cf, tokens_used=1, top1_agreement=1, mean_kl=0, prompt_tokens=1, new_tokens=1,
+        strategy=name, kind=kind, variant=variant, task="all", length=0, n=4, accuracy=acc,
+        accuracy_delta=acc - 90, lost=lost, gained=gained, ttft_s=1, total_s=1, ttft_speedup=speed,
+        generation_speedup=1, compute_fraction=cf, tokens_used=1, top1_agreement=1, mean_kl=kl, prompt_tokens=1,
+        new_tokens=1,
     )  # fmt: skip
 
 
 # ---- which configs run --------------------------------------------------------------------------
+
+
+def test_build_candidates_takes_depth_fraction_schedules():
+    s = P.build_candidates("", "", "static", stages="0.47:0.2;0.4:0.4,0.6:0.4")
+    assert [c.label for c in s] == [
+        "baseline",
+        "lazy 0.47:0.2",
+        "lazy 0.4:0.4,0.6:0.4",
+        "static @ lazy 0.47:0.2",
+    ]
+    assert s[1].config == LazyConfig.from_user(stages="0.47:0.2") and s[3].config.stages == ((0.47, 0.2),)
 
 
 def test_build_candidates_baseline_first_and_same_budget():
@@ -139,7 +151,7 @@ def test_summarize_ratios_over_the_same_examples():
     assert rows[("baseline", "all")].mean_kl == 0.0 and rows[("baseline", "all")].top1_agreement == 1.0
 
 
-def test_pareto_front_and_choice():
+def test_pareto_front():
     rows = [
         _row("a", 90, 1.5, 0.7),
         _row("b", 85, 2.5, 0.4),
@@ -148,26 +160,21 @@ def test_pareto_front_and_choice():
     ]
     assert [r.strategy for r in S.pareto_front(rows)] == ["a", "b", "d"]
     assert [r.strategy for r in S.pareto_front(rows, "compute_fraction")] == ["a", "b", "d"]
-    assert S.choose(rows, max_drop=5).strategy == "b"
-    assert S.choose(rows, max_drop=1).strategy == "a"
-    assert S.choose(rows, max_drop=1, min_speedup=2.0) is None
-    rows.append(_row("question", 90, 1.8, 0.6, variant="window=16,pool=1,sinks=0"))  # a variant, no "[...]"
-    assert S.choose(rows, max_drop=1).strategy == "question"
-    assert S.choose(rows, max_drop=1, variants=False).strategy == "a"
-    assert S.choose(rows, max_drop=1, variants=True).strategy == "question"
-    candidates = [P.Candidate(x, LazyConfig(stages=((0.5, 0.5),)), "lazy") for x in ("a", "question")]
-    assert [c.label for c in S.picks(rows, candidates, 1)] == ["a", "question"]
 
 
 def test_stage_compute_fraction_and_candidates():
     assert P.stage_compute_fraction(()) == 1.0
     assert P.stage_compute_fraction(((0.5, 0.5),)) == pytest.approx(0.75)
     assert P.stage_compute_fraction(((0.3, 0.7), (0.6, 0.7), (0.9, 0.7))) == pytest.approx(0.6913)
-    cands = P.candidate_stages(quick=True)
-    fractions = [P.stage_compute_fraction(c) for c in cands]
-    assert fractions == sorted(fractions) and len(set(cands)) == len(cands) >= 8
-    assert all(0.15 <= f <= 0.8 for f in fractions)
-    for c in P.candidate_stages():
+    for quick in (True, False):
+        cands = P.candidate_stages(quick)
+        fractions = [P.stage_compute_fraction(c) for c in cands]
+        assert fractions == sorted(fractions) and len(set(cands)) == len(cands) >= 6
+        assert all(0.3 <= f <= 0.75 for f in fractions)
+    cands = P.candidate_stages()
+    assert {c[0][0] for c in cands} == {0.1, 0.2, 0.3, 0.4, 0.47, 0.55, 0.7}  # the first stage: 10-70% deep
+    assert {len(c) for c in cands} == {1, 2, 3} and len(cands) <= 40
+    for c in cands:
         LazyConfig(stages=c).resolved(30)  # every candidate is a valid config
     labels = [c.label for c in P.tune_candidates(["0.3:0.7, 0.6:0.5"])]
     assert labels == ["baseline", "lazy 0.3:0.7,0.6:0.5"]
@@ -319,10 +326,11 @@ def test_cli_tune_writes_results(tiny_model_folder, tmp_path, capsys):
     from lazyllm.cli import main
 
     code = main(["tune", "--model", str(tiny_model_folder), "--tasks", "passkey", "--lengths", "256", "--n", "1",
-                 "--stages", "0.3:0.5", "--max-new-tokens", "2", "--n-test", "1", "--max-drop", "100",
+                 "--stages", "0.3:0.5", "--max-new-tokens", "2", "--n-test", "1", "--max-kl", "100",
                  "--out", str(tmp_path), "--no-png"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     data = json.loads((tmp_path / "tune.json").read_text())
-    assert data["chosen"] == ["lazy 0.3:0.5"] and data["chosen_configs"][0]["stages"] == [[0.3, 0.5]]
+    assert data["chosen"] == {"default": "lazy 0.3:0.5", "fast": "lazy 0.3:0.5"}
+    assert data["chosen_configs"][0]["stages"] == [[0.3, 0.5]]
     assert {r["strategy"] for r in data["test"]} == {"baseline", "lazy 0.3:0.5", "static @ lazy 0.3:0.5",
                                                      "random @ lazy 0.3:0.5"}  # fmt: skip

@@ -126,3 +126,16 @@ def test_normalize_answer():
     assert normalize_answer("an apple a day") == "apple day"
     with pytest.raises(ValueError, match="kind"):
         exact_match("x", "x", "fuzzy")
+
+
+def test_notes_hide_one_fact_among_varied_notes_and_ask_only_at_the_end():
+    e = T.make_example("notes", 2048, 5)
+    thing = re.search(r"of the ([a-z ]+)\?", e.question).group(1)
+    assert e.prompt.count(e.question) == 1 and e.prompt.endswith(e.question + " Answer with the number only.")
+    assert e.prompt.count(thing) == 2  # in the fact and in the question only
+    fact = e.prompt[e.prompt.rfind("\n", 0, e.answer_span[0]) + 1 : e.answer_span[1] + 1]
+    assert fact == f"The {e.question[12:-1]} is {e.answer}."  # "The locker code of the boathouse is 43125."
+    sentences = re.findall(r"[A-Z][^.:?]*\.", e.prompt)
+    assert len(set(sentences)) > 0.5 * len(sentences) > 50  # varied notes, not one repeated filler
+    assert not re.search(r"\d", e.prompt.replace(e.answer, ""))  # the only digits are the answer's
+    assert {T.make_example("notes", 1024, s).question for s in range(12)} != {e.question}

@@ -32,7 +32,25 @@ def test_generate_json_compare(capsys, tiny_model_folder, prompt_file):
     assert data["new_tokens"] == 4 and data["prompt_tokens"] > 100
     assert 0 < data["compute_fraction"] < 1
     assert data["ttft_speedup"] > 0 and 0 <= data["token_agreement"] <= 1
-    assert "baseline_text" in data and "schedule 1:0.5, 3:0.5" in data["config"]
+    assert "baseline_text" in data and data["config"]["schedule"] == [[1, 0.5], [3, 0.5]]
+    assert data["config"]["label"] == "custom (default with schedule 1:0.5, 3:0.5)"
+    assert len(data["kl_per_step"]) == len(data["top1_per_step"]) == 4  # teacher-forced, every step
+    assert data["verdict"].startswith(("Same text as the baseline", "Diverged at step"))
+
+
+def test_preset_and_schedule_together_keep_the_presets_scoring(capsys, tiny_model_folder, prompt_file):
+    code, out, err = run_cli(
+        capsys, "generate", "--model", str(tiny_model_folder), "--prompt-file", str(prompt_file),
+        "--preset", "question", "--schedule", "1:0.5", "--max-new-tokens", "2", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    config = json.loads(out)["config"]
+    assert config["window"] == 16 and config["label"] == "custom (question with schedule 1:0.5)"
+    code, out, err = run_cli(
+        capsys, "generate", "--model", str(tiny_model_folder), "--prompt-file", str(prompt_file),
+        "--preset", "question", "--max-new-tokens", "2", "--json",
+    )  # fmt: skip
+    assert json.loads(out)["config"]["label"] == "question" and json.loads(out)["config"]["window"] == 16
 
 
 def test_generate_text_output_and_trace(capsys, tiny_model_folder, prompt_file, tmp_path):
@@ -60,7 +78,6 @@ def test_generate_text_output_and_trace(capsys, tiny_model_folder, prompt_file, 
         (b"hello", ["--schedule", "2:1.5"], r"keep fraction must be in \(0, 1\]"),
         (b"hello", ["--schedule", "40:0.5"], "out of range"),
         (b"hello", ["--max-new-tokens", "0"], "max_new_tokens must be in"),
-        (b"hello", ["--preset", "paper", "--schedule", "1:0.5"], "not both"),
     ],
 )
 def test_bad_input_is_one_clear_line(capsys, tiny_model_folder, tmp_path, setup, extra, message):
