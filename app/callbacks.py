@@ -87,6 +87,8 @@ class Callbacks:
             )
             worker = self.app.start(session, job)
             try:
+                if example not in (None, CUSTOM) and self.app.known_answer(req)[0] is None:
+                    yield {"example": CUSTOM}  # the prompt is the visitor's own now: the selector says so
                 yield from self.follow(worker, kind, focus, mode)
             finally:
                 self.app.finish(session, worker)
@@ -178,20 +180,21 @@ class Callbacks:
 
     @guarded
     def on_step(self, view, step, focus, mode) -> dict:
-        view = self.current(view)
-        if view is None:
-            return {}
-        step = check_integer("step", step, 0, 10**6)
-        return views.render_step(view, step, check_focus(focus), mode)
+        """The step slider (and the shading mode): the step-aware views."""
+        return self._views(view, step, focus, mode, run_wide=False)
 
     @guarded
     def on_focus(self, view, step, focus, mode) -> dict:
+        """A new focus span: the step-aware views and the run-wide ones that follow the span."""
+        return self._views(view, step, focus, mode, run_wide=True)
+
+    def _views(self, view, step, focus, mode, run_wide: bool) -> dict:
         view = self.current(view)
         if view is None:
             return {}
-        step = check_integer("step", step, 0, 10**6)
-        focus = check_focus(focus)
-        return {**views.render_step(view, step, focus, mode), **views.render_run(view, focus)}
+        step, focus = check_integer("step", step, 0, 10**6), check_focus(focus)
+        out = views.render_step(view, step, focus, mode)
+        return {**out, **views.render_run(view, focus)} if run_wide else out
 
     @guarded
     def jump(self, view, target, focus, mode) -> dict:

@@ -41,6 +41,7 @@ log = logging.getLogger("lazyllm.app")
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SWEEP_KEEPS = (0.1, 0.2, 0.3, 0.5, 0.7)  # keep fractions of the per-prompt sweep
+START_EXAMPLE = "Pass-key retrieval"  # the recorded example on screen when the page opens
 
 
 @dataclass
@@ -255,8 +256,12 @@ class App:
             return self._recorded_views[path]
 
     def default_view(self) -> RunView | None:
-        """What the page shows before any run: the first recorded example."""
-        return self.recorded_view(next(iter(self.recorded), "")) if self.recorded else None
+        """What the page shows before any run: the recorded START_EXAMPLE (else the first recorded)."""
+        return self.recorded_view(self.start_name) if self.recorded else None
+
+    @property
+    def start_name(self) -> str | None:
+        return START_EXAMPLE if START_EXAMPLE in self.recorded else next(iter(self.recorded), None)
 
     # -- workers of browser sessions -----------------------------------------------------------
 

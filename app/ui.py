@@ -97,6 +97,11 @@ def build_demo(app: App | None = None) -> gr.Blocks:
     return demo
 
 
+def _plot(c: dict, start: dict, key: str, title: str, elem_id: str) -> None:
+    """A plot view, drawn at build time from the recorded example (an empty frame without one)."""
+    c[key] = gr.Plot(_value(start, key, empty_figure(title)), show_label=False, elem_id=elem_id)
+
+
 def _value(start: dict, key: str, default=None):
     """A build-time value: the recorded example's view (gr.update dicts are read by the caller)."""
     v = start.get(key, default)
@@ -113,9 +118,10 @@ def _update(start: dict, key: str, prop: str, default):
 
 def _run_panel(app: App, c: dict, start: dict) -> None:
     names = list(app.examples)
-    ex = app.examples[names[0]] if names else None
+    first = app.start_name if app.start_name in app.examples else (names[0] if names else None)
+    ex = app.examples.get(first)
     c["example"] = gr.Dropdown(
-        [*names, CUSTOM], value=names[0] if names else CUSTOM, label="Example prompt", elem_id="lz-example"
+        [*names, CUSTOM], value=first or CUSTOM, label="Example prompt", elem_id="lz-example"
     )
     c["prompt"] = gr.Textbox(
         ex.prompt if ex else "", label="Prompt", lines=7, max_lines=12, elem_id="lz-prompt"
@@ -162,10 +168,8 @@ def _results_panel(c: dict, start: dict) -> None:
         size="sm", elem_id="lz-jump",
     )  # fmt: skip
     with gr.Row(elem_classes="lz-stack"):
-        c["timing_plot"] = gr.Plot(_value(start, "timing_plot", empty_figure("Time per step")), show_label=False,
-                                   elem_id="lz-speed-plot")  # fmt: skip
-        c["fidelity_plot"] = gr.Plot(_value(start, "fidelity_plot", empty_figure("Fidelity")), show_label=False,
-                                     elem_id="lz-fidelity-plot")  # fmt: skip
+        _plot(c, start, "timing_plot", "Time per step", "lz-speed-plot")
+        _plot(c, start, "fidelity_plot", "Fidelity", "lz-fidelity-plot")
     gr.Markdown(f"*Teacher-forced*: {DEFINITIONS['forced']}. *Free-running agreement*: {DEFINITIONS['agreement']}.",
                 elem_classes="lz-small")  # fmt: skip
     c["jump_to"] = gr.Textbox(
@@ -193,10 +197,8 @@ def _survival_tab(c: dict, start: dict) -> None:
         "Aux Cache. *Pruned after layer l* = not computed from layer l+1 on. Hover a cell for the token.",
         elem_classes="lz-small",
     )
-    c["survival"] = gr.Plot(_value(start, "survival", empty_figure("Token survival")), show_label=False,
-                            elem_id="lz-survival-plot")  # fmt: skip
-    c["per_layer"] = gr.Plot(_value(start, "per_layer", empty_figure("Tokens per layer")), show_label=False,
-                             elem_id="lz-per-layer-plot")  # fmt: skip
+    _plot(c, start, "survival", "Token survival", "lz-survival-plot")
+    _plot(c, start, "per_layer", "Tokens per layer", "lz-per-layer-plot")
 
 
 def _importance_tab(c: dict, start: dict) -> None:
@@ -205,8 +207,7 @@ def _importance_tab(c: dict, start: dict) -> None:
         "usually takes most of it: an **attention sink**, where models park attention no other token needs.",
         elem_classes="lz-small",
     )
-    c["importance"] = gr.Plot(_value(start, "importance", empty_figure("Importance")), show_label=False,
-                              elem_id="lz-importance-plot")  # fmt: skip
+    _plot(c, start, "importance", "Importance", "lz-importance-plot")
     with gr.Row(elem_classes="lz-stack"):
         with gr.Column(scale=2, min_width=280):
             c["mode"] = gr.Radio(["importance", "depth"], value="importance", label="Shade the prompt by",
@@ -226,8 +227,7 @@ def _scan_tab(c: dict, start: dict) -> None:
         elem_classes="lz-small",
     )
     c["scan_md"] = gr.Markdown(_value(start, "scan_md", ""), elem_id="lz-scan-md")
-    c["scan_plot"] = gr.Plot(_value(start, "scan_plot", empty_figure("Layer scan")), show_label=False,
-                             elem_id="lz-scan-plot")  # fmt: skip
+    _plot(c, start, "scan_plot", "Layer scan", "lz-scan-plot")
 
 
 def _evidence_tab(c: dict, start: dict) -> None:
@@ -236,8 +236,7 @@ def _evidence_tab(c: dict, start: dict) -> None:
         _value(start, "evidence_table", []), headers=EVIDENCE_COLUMNS, interactive=False, wrap=True,
         label="The span token by token (at the chosen step)", elem_id="lz-evidence-table",
     )  # fmt: skip
-    c["evidence_plot"] = gr.Plot(_value(start, "evidence_plot", empty_figure("Evidence")), show_label=False,
-                                 elem_id="lz-evidence-plot")  # fmt: skip
+    _plot(c, start, "evidence_plot", "Evidence", "lz-evidence-plot")
 
 
 def _aux_tab(c: dict, start: dict) -> None:
@@ -247,13 +246,10 @@ def _aux_tab(c: dict, start: dict) -> None:
         elem_classes="lz-small",
     )
     with gr.Row(elem_classes="lz-stack"):
-        c["revivals"] = gr.Plot(_value(start, "revivals", empty_figure("Revivals")), show_label=False,
-                                elem_id="lz-revivals-plot")  # fmt: skip
-        c["cumulative"] = gr.Plot(_value(start, "cumulative", empty_figure("Computations")), show_label=False,
-                                  elem_id="lz-cumulative-plot")  # fmt: skip
+        _plot(c, start, "revivals", "Revivals", "lz-revivals-plot")
+        _plot(c, start, "cumulative", "Computations", "lz-cumulative-plot")
     with gr.Row(elem_classes="lz-stack"):
-        c["cache_sizes"] = gr.Plot(_value(start, "cache_sizes", empty_figure("Cache sizes")), show_label=False,
-                                   elem_id="lz-cache-plot")  # fmt: skip
+        _plot(c, start, "cache_sizes", "Cache sizes", "lz-cache-plot")
         c["revived_table"] = gr.Dataframe(
             _value(start, "revived_table", []), headers=["step", "layer", "position", "token"],
             label="Revived tokens", interactive=False, max_height=320, elem_id="lz-revived-table",
@@ -289,8 +285,7 @@ def _walk_tab(c: dict, start: dict) -> None:
         with gr.Column(scale=2, min_width=280):
             c["walk_md"] = gr.Markdown(_value(start, "walk_md", "Run a prompt first."), elem_id="lz-walk-md")
         with gr.Column(scale=3, min_width=280):
-            c["walk_plot"] = gr.Plot(_value(start, "walk_plot", empty_figure("Walkthrough")), show_label=False,
-                                     elem_id="lz-walk-plot")  # fmt: skip
+            _plot(c, start, "walk_plot", "Walkthrough", "lz-walk-plot")
 
 
 def _files_tab(app: App, c: dict) -> None:
@@ -301,7 +296,7 @@ def _files_tab(app: App, c: dict) -> None:
     )
     with gr.Row(elem_classes="lz-stack"):
         rec = list(app.recorded)
-        c["recorded"] = gr.Dropdown(rec, value=rec[0] if rec else None, label="Recorded example traces",
+        c["recorded"] = gr.Dropdown(rec, value=app.start_name, label="Recorded example traces",
                                     elem_id="lz-recorded")  # fmt: skip
         c["upload"] = gr.File(
             label="Load a trace JSON", file_types=[".json"], type="filepath", elem_id="lz-upload"
@@ -351,8 +346,8 @@ SUMMARY = ("verdict", "source", "metrics", "timing_plot", "fidelity_plot", "base
 STEP = ("survival", "per_layer", "importance", "top_table", "prompt_html", "evidence_table", "evidence_md")
 RUN_WIDE = ("evidence_plot", "scan_plot", "scan_md", "revivals", "revived_table", "cache_sizes", "cumulative")
 WALK = ("walk_md", "walk_plot", "walk_nav", "walk_page", "back", "next")
-VIEW_OUTPUTS = ("view", "step", "status", "download", "recorded", *SUMMARY, *STEP, *RUN_WIDE, *WALK)
-TABLE_OUTPUTS = ("table", "table_plot", "status")
+VIEW_OUTPUTS = ("view", "step", "status", "download", "recorded", "example", *SUMMARY, *STEP, *RUN_WIDE, *WALK)
+TABLE_OUTPUTS = ("table", "table_plot", "status", "example")
 RUN_INPUTS = (
     "prompt",
     "model",
@@ -390,9 +385,10 @@ def _wire_run(app: App, cb: Callbacks, c: dict) -> None:
 
     panel = _outs(c, ("prompt", "expected"))
     c["example"].input(bind(cb.on_example, c, panel), c["example"], panel, **QUIET)
-    c["prompt"].input(
-        bind(cb.on_prompt_edit, c, [c["example"]]), [c["prompt"], c["example"]], c["example"], **QUIET
-    )
+    edited = dict(fn=bind(cb.on_prompt_edit, c, [c["example"]]), inputs=[c["prompt"], c["example"]],
+                  outputs=c["example"], **QUIET)  # fmt: skip
+    c["prompt"].input(**edited)
+    c["prompt"].blur(**edited)  # also a paste made before the page had wired its events
     c["preset"].input(on_preset, c["preset"], [c["schedule"], c["preset_note"]], **QUIET)
     ins = _outs(c, RUN_INPUTS)
     runs = dict(
@@ -439,7 +435,7 @@ def _wire_views(cb: Callbacks, c: dict) -> None:
 
 def _wire_files(cb: Callbacks, c: dict) -> None:
     """Recorded traces and uploaded trace files (views only: the run panel stays the visitor's)."""
-    outs = _outs(c, (o for o in VIEW_OUTPUTS if o != "recorded"))
+    outs = _outs(c, (o for o in VIEW_OUTPUTS if o not in ("recorded", "example")))
     c["recorded"].input(
         bind(cb.load_recorded, c, outs), [c["recorded"], c["focus"], c["mode"]], outs, **QUIET
     )

@@ -143,10 +143,10 @@ def summary(res, comparison=None) -> dict:
     return out
 
 
-def cmd_generate(args) -> int:
+def prompt_and_model(args):
+    """The prompt (non-empty) and the model of a generate/scan command, with its torch threads."""
     import torch
 
-    from .compare import compare_results, teacher_forced, verdict
     from .model import load_model
 
     if args.threads:
@@ -154,7 +154,13 @@ def cmd_generate(args) -> int:
     prompt = read_prompt(args)
     if not prompt.strip():
         raise CliError("prompt is empty: the prompt file holds no text")
-    lm = load_model(args.model)
+    return prompt, load_model(args.model)
+
+
+def cmd_generate(args) -> int:
+    from .compare import compare_results, teacher_forced, verdict
+
+    prompt, lm = prompt_and_model(args)
     cfg = config_from_args(args, lm.num_layers)  # layer ranges checked before anything runs
     show = not args.json
     base = None
@@ -188,19 +194,11 @@ def cmd_generate(args) -> int:
 
 def cmd_scan(args) -> int:
     """`scan`: where a span ranks in the last token's attention at every layer (no pruning)."""
-    import torch
-
-    from .model import load_model
     from .scan import scan
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    prompt = read_prompt(args)
-    if not prompt.strip():
-        raise CliError("prompt is empty: the prompt file holds no text")
     if not 0.0 < args.keep <= 1.0:
         raise CliError(f"--keep must be in (0, 1], got {args.keep}")
-    lm = load_model(args.model)
+    prompt, lm = prompt_and_model(args)
     result, base, plain_s = scan(lm, prompt, args.span, args.keep, not args.no_chat, args.max_new_tokens)
     if result is None:
         raise CliError("no span: the output copies no run of 3+ prompt tokens; give --span TEXT")

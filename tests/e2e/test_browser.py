@@ -59,6 +59,16 @@ def open_page(browser, width=1400, height=1000):
     return page
 
 
+def open_tab(page, name: str) -> None:
+    """Click a tab; at phone width the tabs that do not fit are in the "More tabs" menu."""
+    page.wait_for_selector("#lz-tabs [role=tablist] [role=tab]", timeout=60_000)
+    tab = page.get_by_role("tab", name=name)
+    if not tab.count():
+        page.click("#lz-tabs button[aria-label='More tabs']")
+        tab = page.locator("#lz-tabs .overflow-dropdown button", has_text=name)
+    tab.first.click()
+
+
 def wait_done(page, timeout=300_000) -> str:
     page.wait_for_selector("#lz-status [data-kind=done], #lz-status [data-kind=error]", timeout=timeout)
     return page.inner_text("#lz-status")
@@ -77,12 +87,36 @@ def test_a_prompt_pasted_the_instant_the_page_shows_is_kept_and_is_what_runs(bro
     box.fill(mine)  # at once, while the page may still be starting
     page.wait_for_timeout(10_000)
     assert page.input_value("#lz-prompt textarea") == mine, "start-up overwrote the visitor's prompt"
-    assert page.input_value("#lz-example input") == "custom"
+    example_after_paste = page.input_value("#lz-example input")
     page.locator("#lz-max-new input[type=number]").fill("3")
     page.locator("#lz-max-new input[type=number]").press("Enter")
     assert "Done" in run_button(page, "lz-run")
-    page.get_by_role("tab", name="Importance").click()
+    open_tab(page, "Importance")
     assert "quokka" in page.inner_text("#lz-prompt-html")  # the run ran the visitor's text
+    assert not page.errors, page.errors
+    page.close()
+
+
+def test_the_label_on_screen_is_the_config_that_ran_for_every_preset(browser):
+    """Pick each preset (the schedule table fills in), Run: the source line, read from the run's trace,
+    names the preset and its own scoring (question: window 16), never `custom`."""
+    from lazyllm import PRESETS, LazyConfig
+
+    page = open_page(browser)
+    page.locator("#lz-prompt textarea").fill("The boat is red and the dock is long. " * 12 + "What colour is the boat?")
+    page.locator("#lz-max-new input[type=number]").fill("2")
+    page.locator("#lz-max-new input[type=number]").press("Enter")
+    for name in PRESETS:
+        page.locator("#lz-preset input").click()
+        page.get_by_role("option", name=name, exact=True).click()
+        page.wait_for_timeout(500)  # the schedule table fills in
+        assert "Done" in run_button(page, "lz-run")
+        source = page.inner_text("#lz-source")
+        cfg = LazyConfig.preset(name, num_layers=30)
+        assert f"config {name} ·" in source, source
+        assert f"scoring {cfg.variant}" in source and f"strategy {cfg.strategy}" in source
+        sched = ", ".join(f"{layer}:{k:g}" for layer, k in cfg.schedule) or "none"
+        assert f"schedule {sched}" in source
     assert not page.errors, page.errors
     page.close()
 
@@ -109,7 +143,7 @@ def test_the_verdict_says_where_and_how_the_answer_changed(diverged):
 
 
 def test_evidence_is_there_without_a_click(diverged):
-    diverged.get_by_role("tab", name="Evidence").click()
+    open_tab(diverged, "Evidence")
     story = diverged.inner_text("#lz-evidence-md")
     assert "Why this span" in story and "the example's answer" in story
     assert "after layer" in story or "kept all" in story  # where prefill pruned the span (or that it did not)
@@ -123,13 +157,13 @@ def test_one_click_goes_to_the_divergence(diverged):
     diverged.wait_for_function(
         f"document.querySelector('#lz-step input[type=number]').value === '{step}'", timeout=30_000
     )
-    diverged.get_by_role("tab", name="Token survival").click()
+    open_tab(diverged, "Token survival")
     diverged.wait_for_function(
         f"(document.querySelector('#lz-survival-plot .js-plotly-plot')?.layout.title.text || '')"
         f".includes('decode step {step}')",
         timeout=30_000,
     )
-    diverged.get_by_role("tab", name="Evidence").click()
+    open_tab(diverged, "Evidence")
     assert f"step {step}" in diverged.inner_text("#lz-evidence-md")
 
 
@@ -148,7 +182,7 @@ def test_a_click_on_the_fidelity_chart_opens_that_step(diverged):
 
 
 def test_strategies_and_sweep(diverged):
-    diverged.get_by_role("tab", name="Strategies").click()
+    open_tab(diverged, "Strategies")
     assert "Done" in run_button(diverged, "lz-compare")
     runs = [c.strip() for c in diverged.locator("#lz-table tbody tr td:first-child").all_inner_texts()]
     assert runs == ["baseline", "lazy", "static", "random"], runs
@@ -171,7 +205,7 @@ def test_editing_the_prompt_makes_the_example_custom(diverged):
 def test_the_walkthrough_reads_without_clipping(browser, size):
     page = open_page(browser, *size)
     page.wait_for_selector("#lz-survival-plot .js-plotly-plot", timeout=60_000)
-    page.get_by_role("tab", name="Walkthrough").click()
+    open_tab(page, "Walkthrough")
     assert page.locator("#lz-back").is_disabled()
     pages = int(page.inner_text("#lz-walk-nav").split(" of ")[1])
     for n in range(1, pages + 1):
@@ -205,13 +239,13 @@ def test_a_hostile_trace_runs_no_script(browser, tmp_path):
     path = tmp_path / "hostile.json"
     path.write_text(json.dumps(good))
     page = open_page(browser)
-    page.get_by_role("tab", name="Trace files").click()
+    open_tab(page, "Trace files")
     page.locator("#lz-upload input[type=file]").set_input_files(str(path))
     page.wait_for_function(
         "document.querySelector('#lz-status').innerText.includes('Loaded')", timeout=60_000
     )
     for tab in ("Importance", "Evidence", "Aux Cache", "Walkthrough", "Token survival"):
-        page.get_by_role("tab", name=tab).click()
+        open_tab(page, tab)
         page.wait_for_timeout(500)
     assert page.evaluate("window.pwned") is None
     assert payload in page.inner_text("#lz-source")  # shown as text
