@@ -87,7 +87,8 @@ def test_a_prompt_pasted_the_instant_the_page_shows_is_kept_and_is_what_runs(bro
     box.fill(mine)  # at once, while the page may still be starting
     page.wait_for_timeout(10_000)
     assert page.input_value("#lz-prompt textarea") == mine, "start-up overwrote the visitor's prompt"
-    example_after_paste = page.input_value("#lz-example input")
+    page.click("#lz-intro")  # the visitor moves on (the prompt box loses focus)
+    page.wait_for_function("document.querySelector('#lz-example input').value === 'custom'", timeout=10_000)
     page.locator("#lz-max-new input[type=number]").fill("3")
     page.locator("#lz-max-new input[type=number]").press("Enter")
     assert "Done" in run_button(page, "lz-run")
