@@ -137,45 +137,51 @@ def layer_scores(trace, step: int) -> np.ndarray:
 
 
 def survival_heatmap(trace, step: int, span: Span = None, max_cols: int = MAX_COLS) -> go.Figure:
-    """Layer x token heatmap of one step, each cell coloured by its state (LazyLLM Fig. 4)."""
+    """Layer x token heatmap of one step, each cell coloured by its state (LazyLLM Fig. 4).
+
+    Columns are categories labelled "position token" (one label per column keeps the payload small);
+    the axis shows token positions, as every other view does.
+    """
     step = clamp_step(trace, step)
     states = survival_states(trace, step)
     L, n = states.shape
     width = bin_width(n, L, max_cols)
     z = _bin(states, width, NOT_SELECTED)
-    scores = _bin(np.nan_to_num(layer_scores(trace, step), nan=-1.0), width, -1.0)
-    score_txt = np.where(scores < 0, "–", np.char.mod("%.3g", np.maximum(scores, 0)))
+    scores = _bin(np.nan_to_num(layer_scores(trace, step), nan=-1.0), width, -1.0)  # -1: not scored
     starts = np.arange(0, n, width)
     if width == 1:
-        names = [token_label(trace.tokens[i], 16) for i in starts]
-        hover = "token %{x} “%{text}”<br>layer %{y}<br>score %{customdata}<extra></extra>"
+        labels = [f"{i} {token_label(trace.tokens[i], 16)}" for i in starts]
     else:
-        names = [f"{a}-{min(a + width, n) - 1}" for a in starts]
-        hover = "tokens %{text}<br>layer %{y}<br>top score %{customdata}<extra></extra>"
+        labels = [f"{a}-{min(a + width, n) - 1}" for a in starts]
     colorscale = []
     for i, c in enumerate(STATE_COLORS):
         colorscale += [[i / 4, c], [(i + 1) / 4, c]]
+    what = "token" if width == 1 else "tokens"
     fig = go.Figure(
         go.Heatmap(
-            z=z, x=starts, y=np.arange(L), customdata=score_txt, text=np.tile(names, (L, 1)),
-            zmin=-0.5, zmax=3.5, colorscale=colorscale, hovertemplate=hover, ygap=1 if L <= 40 else 0,
+            z=z, x=labels, y=np.arange(L), customdata=scores.astype(np.float32), zmin=-0.5, zmax=3.5,
+            colorscale=colorscale, ygap=1 if L <= 40 else 0,
+            hovertemplate=what + " %{x}<br>layer %{y}<br>score %{customdata:.3g} (-1: not scored)<extra></extra>",
             colorbar=dict(tickvals=[0, 1, 2, 3], ticktext=list(STATE_NAMES), len=0.9, thickness=12),
         )
     )  # fmt: skip
     span = clamp_span(trace, span, step)
     if span:
-        x0, x1 = (span[0] // width) * width - width / 2, ((span[1] - 1) // width) * width + width / 2
-        fig.add_vrect(x0=x0, x1=x1, line=dict(color=SPAN_COLOR, width=2), layer="above")
+        a, b = span[0] // width, (span[1] - 1) // width + 1
+        fig.add_vrect(x0=a - 0.5, x1=b - 0.5, line=dict(color=SPAN_COLOR, width=2), layer="above")
         fig.add_scatter(
             x=[None], y=[None], mode="markers", name="focus span (outlined)",
             marker=dict(symbol="square-open", color=SPAN_COLOR, size=12),
         )  # fmt: skip
     if step > 0:
-        fig.add_vline(x=trace.prompt_len - 0.5, line=dict(color="#444", width=1, dash="dot"))
+        fig.add_vline(x=trace.prompt_len / width - 0.5, line=dict(color="#444", width=1, dash="dot"))
     what = "prefill (step 0)" if step == 0 else f"decode step {step}"
-    _layout(fig, _binned(f"Token survival at {what}", width), height=380,
-            legend=dict(orientation="h", y=-0.22))  # fmt: skip
-    fig.update_xaxes(title="token position", showgrid=False)
+    _layout(fig, _binned(f"Token survival at {what}", width), height=380, legend=dict(orientation="h", y=-0.22))
+    ticks = list(range(0, len(labels), max(1, len(labels) // 12)))
+    fig.update_xaxes(
+        title="token position", showgrid=False, type="category", tickmode="array", tickangle=0,
+        tickvals=[labels[i] for i in ticks], ticktext=[str(int(starts[i])) for i in ticks],
+    )  # fmt: skip
     fig.update_yaxes(title="layer", autorange=True, showgrid=False)
     return fig
 

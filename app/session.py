@@ -136,14 +136,12 @@ def run_job(ctx: Context, req: RunRequest) -> Iterator:
 
 def table_configs(req: RunRequest, kind: str, num_layers: int) -> list[LazyConfig]:
     """The live Table 1 (lazy, static, random at the visitor's schedule: the same budget), or the
-    sweep (the schedule's layers at each of SWEEP_KEEPS; the default preset's layers if it has none)."""
-    mine = req.config(num_layers)
+    sweep (the schedule's layers at each of SWEEP_KEEPS). A visitor's config that prunes nothing
+    stands for the default preset's schedule."""
+    schedule = req.config(num_layers).schedule or LazyConfig.preset("default", num_layers=num_layers).schedule
     if kind == "strategies":
-        return [req.config(num_layers, strategy=s) for s in lazyllm.STRATEGIES]
-    layers = [layer for layer, _ in mine.schedule] or [
-        layer for layer, _ in LazyConfig.preset("default", num_layers=num_layers).schedule
-    ]
-    return [req.config(num_layers, schedule=[(layer, k) for layer in layers]) for k in SWEEP_KEEPS]
+        return [req.config(num_layers, schedule=schedule, strategy=s) for s in lazyllm.STRATEGIES]
+    return [req.config(num_layers, schedule=[(layer, k) for layer, _ in schedule]) for k in SWEEP_KEEPS]
 
 
 def table_job(ctx: Context, req: RunRequest, kind: str) -> Iterator:

@@ -3,12 +3,19 @@
 Each example: name, task, prompt, answer (a string the correct output contains) and answer_span
 (the text of the prompt that holds the evidence, used by the evidence tracker).
 
-    python assets/make_examples.py
+    python assets/make_examples.py                       # write the examples
+    python assets/make_examples.py --find-diverging 40   # search harbour-notes seeds (embedded model)
+
+The harbour notes are a prompt whose answer the `default` preset changes on the embedded model (the
+explorer's tests and screenshots need one): `--find-diverging N` tries seeds 0..N-1 and prints those
+where the baseline answers right and `default` answers wrong; HARBOUR_SEED is the one committed.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent / "examples"
@@ -230,9 +237,54 @@ def code() -> dict:
     )
 
 
+HARBOUR_SEED = 0
+HARBOUR_PEOPLE = ("The harbour master", "An old sailor", "The ferry crew", "Two fishermen", "A young deckhand",
+                  "The net maker", "The lighthouse keeper", "A trader from the south")  # fmt: skip
+HARBOUR_DEEDS = ("mended the torn nets", "painted the hull of a rowing boat", "counted the crates of herring",
+                 "tied the ropes to the pier", "swept the wooden quay", "watched the tide come in",
+                 "carried barrels to the warehouse", "checked the lanterns on the jetty",
+                 "sold smoked fish at the market", "repaired the slipway", "scraped barnacles off a keel",
+                 "rowed out to the buoys")  # fmt: skip
+HARBOUR_TIMES = ("in the morning", "at noon", "before the rain", "on Monday", "late in the evening",
+                 "after the storm", "at sunrise", "on market day")  # fmt: skip
+
+
+def harbour(seed: int = HARBOUR_SEED, paragraphs: int = 13) -> dict:
+    """Notes about a harbour town (~950 tokens) with one 5-digit code in them, the question at the end."""
+    rng = random.Random(f"harbour-notes:{seed}")
+    code = str(rng.randint(10_000, 99_999))
+    notes = [
+        "Notes from the harbour: " + " ".join(
+            f"{rng.choice(HARBOUR_PEOPLE)} {deed} {rng.choice(HARBOUR_TIMES)}." for deed in rng.sample(HARBOUR_DEEDS, 5)
+        ) + "\n\n"
+        for _ in range(paragraphs)
+    ]  # fmt: skip
+    notes.insert(rng.randint(4, paragraphs - 4), f"The locker code of the boathouse is {code}.\n\n")
+    prompt = "Here are some notes about a small harbour town.\n\n" + "".join(notes)
+    prompt += "What is the locker code of the boathouse? Answer with the number only."
+    return dict(name="Harbour notes (the answer changes)", task="harbour_notes", prompt=prompt, answer=code,
+                answer_span=f"locker code of the boathouse is {code}")  # fmt: skip
+
+
+def find_diverging(seeds: int) -> None:
+    """Print the seeds whose `default` answer is wrong while the baseline's is right."""
+    from lazyllm import LazyConfig, compare_runs, load_model
+
+    lm = load_model()
+    cfg = LazyConfig.preset("default", num_layers=lm.num_layers)
+    for seed in range(seeds):
+        ex = harbour(seed)
+        base, run, c = compare_runs(lm, ex["prompt"], cfg, max_new_tokens=12)
+        right = [ex["answer"] in text for text in (base.text, run.text)]
+        mark = "  <- diverges, baseline right, default wrong" if right == [True, False] else ""
+        print(f"seed {seed}: {len(base.prompt_ids)} tokens, baseline {base.text!r}, default {run.text!r}{mark}")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--find-diverging"]:
+        return find_diverging(int(sys.argv[2]) if len(sys.argv) > 2 else 40)
     HERE.mkdir(exist_ok=True)
-    for i, ex in enumerate((multidoc(), passkey(), summary(), code()), 1):
+    for i, ex in enumerate((multidoc(), passkey(), summary(), code(), harbour()), 1):
         path = HERE / f"{i}_{ex['task']}.json"
         path.write_text(json.dumps(ex, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print(path.name, len(ex["prompt"]), "chars")
