@@ -14,11 +14,20 @@ from conftest import FAMILIES, random_prompt, tiny_lm
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+import lazyllm
 from lazyllm import LazyConfig, generate
+from lazyllm.strategies import STRATEGIES, make_strategy
 
 SCHEDULES = [((0, 0.5),), ((1, 0.7), (3, 0.7)), ((0, 0.9), (2, 0.4), (4, 0.6)), ((4, 0.1),)]
 LENGTHS = [2, 25, 90]
-STRATEGY_NAMES = ["lazy", "static", "random"]
+# One row per strategy of lazyllm/strategies.py: where it keeps lazy's budget (the same number of tokens
+# at every layer), and whether a pruned token may come back at a later step.
+STRATEGY_TABLE = {
+    "lazy": dict(budget="every step", revives=True),
+    "static": dict(budget="prefill", revives=False),
+    "random": dict(budget="every step", revives=True),
+}
+STRATEGY_NAMES = list(STRATEGY_TABLE)
 STEPS = 8
 
 
@@ -91,18 +100,27 @@ def test_lazy_invariants(family, schedule, length):
     check_top_k(res.trace, schedule)
 
 
-@pytest.mark.parametrize("strategy", ["static", "random"])
+def test_every_strategy_has_its_row_in_the_table():
+    """A new strategy is one class in lazyllm/strategies.py and its row in STRATEGY_TABLE."""
+    assert set(STRATEGY_TABLE) == set(STRATEGIES) == set(lazyllm.STRATEGIES)
+    for name, row in STRATEGY_TABLE.items():
+        assert make_strategy(name).revives is row["revives"]
+
+
+@pytest.mark.parametrize("strategy", [s for s in STRATEGY_TABLE if s != "lazy"])
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=str)
 @pytest.mark.parametrize("length", LENGTHS)
-def test_baseline_strategies_invariants(strategy, schedule, length):
+def test_other_strategies_keep_the_invariants_and_lazys_budget(strategy, schedule, length):
     _, _, res = run("llama", schedule, strategy, length)
     check_trace_invariants(res.trace, schedule)
     _, _, lazy = run("llama", schedule, "lazy", length)
-    # random: lazy's budget at every step; static: lazy's budget at prefill, then frozen
-    steps = res.trace.steps if strategy == "random" else res.trace.steps[:1]
+    row = STRATEGY_TABLE[strategy]
+    steps = res.trace.steps if row["budget"] == "every step" else res.trace.steps[:1]
     for s, z in zip(steps, lazy.trace.steps, strict=False):
         for layer in range(res.trace.num_layers):
             assert len(s.selected(layer)) == len(z.selected(layer))
+    if not row["revives"]:
+        assert all(not s.revived for s in res.trace.steps)
 
 
 def test_static_never_revives_and_keeps_its_prefill_selection():
