@@ -11,6 +11,7 @@ import functools
 import inspect
 import logging
 import time
+import uuid
 
 import gradio as gr
 
@@ -18,6 +19,7 @@ from app import figures as F
 from app import markup as M
 from app import views, walkthrough
 from app.inputs import RunRequest, check_focus, check_integer
+from app.serving import release_memory
 from app.session import App, run_job, table_job
 from app.state import Ended, Finished, Notice, Progress, RunView, Stopped, TableResult
 from app.tracefiles import export_trace, load_trace_file
@@ -26,6 +28,7 @@ log = logging.getLogger("lazyllm.app")
 
 LIVE_EVERY_S = 1.5  # redraw the live views at most this often while a run decodes
 CUSTOM = "custom"  # the example selector's value for a prompt of the visitor's own
+RECORDED = "recorded:"  # a session state holding a recorded example's name (shared, never evicted)
 
 
 def guarded(fn):
@@ -64,9 +67,30 @@ class Callbacks:
     def __init__(self, app: App):
         self.app = app
 
-    def current(self, view: RunView | None) -> RunView | None:
-        """The session's view; None (a new page) is the recorded example shown at start."""
-        return view if isinstance(view, RunView) else self.app.default_view()
+    def current(self, key) -> RunView | None:
+        """The session's view, from the key its state holds; None (a new page) is the recorded example
+        shown at start."""
+        if key is None:
+            return self.app.default_view()
+        if not isinstance(key, str):
+            raise ValueError("view: this session's state is not a view key")
+        view = (
+            self.app.recorded_view(key[len(RECORDED) :])
+            if key.startswith(RECORDED)
+            else self.app.views.get(key)
+        )
+        if view is None:
+            raise ValueError(
+                "This run is no longer held by the server (it keeps the most recent ones within "
+                "LAZYLLM_VIEW_MEMORY_MB): run it again, or load its trace file."
+            )
+        return view
+
+    def keep(self, out: dict, key: str | None = None) -> dict:
+        """Hold the view the outputs carry in the app's ViewStore; the session state gets its key."""
+        if isinstance(out.get("view"), RunView):
+            out["view"] = self.app.views.put(out["view"], key)
+        return out
 
     # -- runs ------------------------------------------------------------------------------------
 
@@ -98,7 +122,7 @@ class Callbacks:
 
     def follow(self, worker, kind: str, focus: str, mode: str):
         """Turn the worker's events into view updates until it ends (steps batched while views draw)."""
-        t0, last_live = time.perf_counter(), 0.0
+        t0, last_live, key = time.perf_counter(), 0.0, uuid.uuid4().hex  # the run's view: one key
         if kind == "run":
             yield {**views.pending_views(), "status": M.status_html("Starting…", "run", 0.0)}
         else:
@@ -130,7 +154,7 @@ class Callbacks:
                 elif isinstance(ev, Finished):
                     out.update(self.finished(ev, focus, mode))
             if out:
-                yield out
+                yield self.keep(out, key)
             if ended:
                 return
 
@@ -239,7 +263,9 @@ class Callbacks:
     @guarded
     def load_recorded(self, name, focus, mode) -> dict:
         view = self.app.recorded_view(name) if isinstance(name, str) else None
-        return self.show_file(view, focus, mode) if view is not None else {}
+        if view is None:
+            return {}
+        return {**self.show_file(view, focus, mode), "view": RECORDED + name}
 
     @guarded
     def load_upload(self, path, focus, mode) -> dict:
@@ -248,6 +274,8 @@ class Callbacks:
         try:
             view = load_trace_file(path, None, self.app.examples, self.app.limits.budget())
         except (ValueError, OSError) as e:
-            gr.Warning(str(e)[:300])
+            gr.Warning(M.message(e, 300))
             return {"status": M.status_html(f"Could not load the trace: {e}", "error")}
-        return self.show_file(view, focus, mode)
+        finally:
+            release_memory()  # parsing a large file frees hundreds of MB
+        return self.keep(self.show_file(view, focus, mode))

@@ -176,7 +176,9 @@ def survival_heatmap(trace, step: int, span: Span = None, max_cols: int = MAX_CO
     if step > 0:
         fig.add_vline(x=trace.prompt_len / width - 0.5, line=dict(color="#444", width=1, dash="dot"))
     what = "prefill (step 0)" if step == 0 else f"decode step {step}"
-    _layout(fig, _binned(f"Token survival at {what}", width), height=380, legend=dict(orientation="h", y=-0.22))
+    _layout(
+        fig, _binned(f"Token survival at {what}", width), height=380, legend=dict(orientation="h", y=-0.22)
+    )
     ticks = list(range(0, len(labels), max(1, len(labels) // 12)))
     fig.update_xaxes(
         title="token position", showgrid=False, type="category", tickmode="array", tickangle=0,

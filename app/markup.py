@@ -30,6 +30,11 @@ def esc(value, limit: int | None = None) -> str:
     return html.escape(text, quote=True)
 
 
+def message(text, limit: int = 500) -> str:
+    """Text for gr.Error / gr.Warning, which Gradio renders as HTML: tags escaped, quotes kept."""
+    return html.escape(str(text)[:limit], quote=False)
+
+
 def status_html(text: str, kind: str = "info", progress: float | None = None) -> str:
     bar = ""
     if progress is not None:

@@ -6,10 +6,12 @@ Environment variables:
     LAZYLLM_CONCURRENCY         runs at once (default 1)
     LAZYLLM_MAX_QUEUE           runs allowed to wait for a slot before "busy" (default 8)
     LAZYLLM_ALLOWED_MODELS      comma-separated model names offered besides the embedded one
+    LAZYLLM_VIEW_MEMORY_MB      memory for the runs and traces sessions explore, all together (default 256)
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import threading
@@ -39,6 +41,7 @@ class Limits:
     concurrency: int = 1
     max_queue: int = 8
     allowed_models: tuple[str, ...] = DEFAULT_ALLOWED
+    view_memory_mb: int = 256
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -52,6 +55,7 @@ class Limits:
             concurrency=_env_int("LAZYLLM_CONCURRENCY", 1),
             max_queue=_env_int("LAZYLLM_MAX_QUEUE", 8, lo=0),
             allowed_models=models,
+            view_memory_mb=_env_int("LAZYLLM_VIEW_MEMORY_MB", 256),
         )
 
     def model_choices(self) -> list[str]:
@@ -62,6 +66,25 @@ class Limits:
         from app.tracefiles import Budget
 
         return Budget(max_prompt_tokens=max(self.max_prompt_tokens, 4096))
+
+
+def release_memory() -> None:
+    """Give freed heap memory back to the OS (glibc's malloc_trim; elsewhere nothing).
+
+    A trace file or a run allocates and frees hundreds of MB in one of the server's many worker
+    threads; glibc keeps what a thread freed in that thread's arena, so without a trim every thread
+    that once loaded a large trace would hold its peak for good."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            _LIBC = ctypes.CDLL("libc.so.6")
+        except OSError:
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
+
+
+_LIBC = None
 
 
 class BaselineCache:
@@ -170,3 +193,89 @@ def _warm_up(lm) -> None:
         lazyllm.generate(lm, "Hello", max_new_tokens=2)
     except Exception:  # only an optimisation
         log.exception("warm-up failed")
+
+
+class ViewStore:
+    """The views sessions are exploring, by key, within a memory budget: a session's gr.State holds only
+    its key, so what the server holds does not grow with the number of sessions. The least recently
+    used views go first; a session whose view went gets a message saying so."""
+
+    def __init__(self, budget_bytes: int = 256 * 2**20):
+        self.budget = budget_bytes
+        self._views: OrderedDict[str, tuple[object, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, view, key: str | None = None) -> str:
+        """Keep `view` (under `key`, replacing what it held) and return its key."""
+        import uuid
+
+        key = key or uuid.uuid4().hex
+        size = view.nbytes()
+        with self._lock:
+            self._views.pop(key, None)
+            self._views[key] = (view, size)
+            while len(self._views) > 1 and sum(n for _, n in self._views.values()) > self.budget:
+                self._views.popitem(last=False)
+        return key
+
+    def get(self, key: str):
+        with self._lock:
+            if key not in self._views:
+                return None
+            self._views.move_to_end(key)
+            return self._views[key][0]
+
+    @property
+    def held_bytes(self) -> int:
+        with self._lock:
+            return sum(n for _, n in self._views.values())
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `limit` bytes is answered 413 before Gradio reads it (file
+    uploads excepted; they have their own limit). Gradio keeps the input values of every session, so
+    an uncapped body would stay in memory for as long as the session does."""
+
+    def __init__(self, app, limit: int = 512 * 1024):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("path", "").rstrip("/").endswith("/upload"):
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return await self._refuse(receive, send)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            msg = await receive()
+            seen += len(msg.get("body", b""))
+            if seen > self.limit:
+                raise BodyTooLarge()
+            return msg
+
+        try:
+            await self.app(scope, counted, send)
+        except BodyTooLarge:
+            await self._refuse(receive, send)
+
+    async def _refuse(self, receive, send):
+        """Read the rest of the body without keeping it (so the client sees the answer), then 413."""
+        more = True
+        while more:
+            msg = await receive()
+            more = msg.get("type") == "http.request" and msg.get("more_body", False)
+        text = f"request body too large (limit {self.limit // 1024} KB)".encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(text)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": text})
+
+
+class BodyTooLarge(Exception):
+    """A chunked request body went over BodyLimit's limit."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import lazyllm
 from app.inputs import RunRequest, check_prompt
-from app.serving import BaselineCache, Busy, Limits, ModelHub, RunGate
+from app.serving import BaselineCache, Busy, Limits, ModelHub, RunGate, ViewStore, release_memory
 from app.state import (
     Ended,
     Example,
@@ -219,6 +219,7 @@ class RunWorker(threading.Thread):
             log.exception("run failed")
             post(Notice("error", f"The run failed: {type(e).__name__}: {str(e)[:200]}"))
         finally:
+            release_memory()
             post(Ended())
 
 
@@ -230,6 +231,7 @@ class App:
         self.hub = ModelHub(self.limits, loader)
         self.gate = RunGate(self.limits.concurrency, self.limits.max_queue)
         self.baselines = BaselineCache(size=4)
+        self.views = ViewStore(self.limits.view_memory_mb * 2**20)
         self.examples = load_examples()
         self.recorded = recorded_traces(self.examples)
         self._recorded_views: dict[Path, RunView] = {}

@@ -65,6 +65,27 @@ class RunView:
     def divergence(self) -> int | None:
         return self.comparison.first_divergence if self.comparison is not None else None
 
+    def nbytes(self) -> int:
+        """About how much memory the view holds (its arrays, texts and lists)."""
+        arrays = sum(
+            a.nbytes
+            for s in self.trace.steps
+            for a in (
+                s.depth,
+                s.kv_len,
+                s.aux_len,
+                *s.scores.values(),
+                *s.computed.values(),
+                *s.revived.values(),
+            )
+        )
+        texts = sum(len(t) + 50 for t in self.trace.tokens)
+        c = self.comparison
+        lists = (
+            0 if c is None else 80 * (len(c.baseline_tokens) + len(c.lazy_tokens) + 3 * len(c.kl_per_step))
+        )
+        return arrays + texts + lists + (0 if self.scan is None else self.scan.nbytes)
+
     def correct(self, baseline: bool = False) -> bool | None:
         """Is the pruned run's (or the baseline's) answer right? None when unknown."""
         if self.comparison is None:

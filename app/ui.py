@@ -14,12 +14,13 @@ import logging
 import os
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from app import views
 from app.callbacks import CUSTOM, Callbacks
 from app.figures import EVIDENCE_COLUMNS, empty_figure
-from app.markup import DEFINITIONS, status_html
-from app.serving import EMBEDDED, Busy
+from app.markup import DEFINITIONS, message, status_html
+from app.serving import EMBEDDED, BodyLimit, Busy
 from app.session import ASSETS, App
 from app.tracefiles import inspect_trace
 from lazyllm.config import PRESET_NOTES, PRESETS, STRATEGIES, LazyConfig
@@ -43,6 +44,20 @@ DEFAULT_LAYERS = 30  # the embedded model's depth: presets are shown before any 
 JS = (ASSETS / "explorer.js").read_text(encoding="utf-8") if (ASSETS / "explorer.js").exists() else None
 
 
+class ExplorerBlocks(gr.Blocks):
+    """gr.Blocks whose own input preprocessing answers a crafted value (a string for a slider, too few
+    inputs) with a message that names it, not Gradio's anonymous `error: null`."""
+
+    async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except gr.Error:
+            raise
+        except Exception as e:
+            first = (str(e).splitlines() or [type(e).__name__])[0]
+            raise gr.Error(message(f"bad request: {first}", 200), print_exception=False) from None
+
+
 def launch_kwargs() -> dict:
     """Theme, CSS, JS and the memory bounds (Gradio 6 takes them in launch())."""
     return dict(
@@ -51,6 +66,7 @@ def launch_kwargs() -> dict:
         js=JS,
         max_file_size="30mb",
         state_session_capacity=int(os.environ.get("LAZYLLM_SESSIONS", "64")),
+        app_kwargs={"middleware": [Middleware(BodyLimit)]},  # requests over 512 KB (but uploads): 413
     )
 
 
@@ -66,7 +82,7 @@ def build_demo(app: App | None = None) -> gr.Blocks:
     first = app.default_view()
     start = views.render_all(first, 0, "", "importance") if first else {}
     c: dict[str, gr.components.Component] = {}
-    with gr.Blocks(title=TITLE, delete_cache=(600, 3600)) as demo:
+    with ExplorerBlocks(title=TITLE, delete_cache=(600, 3600)) as demo:
         c["view"] = gr.State(None, time_to_live=3600)  # None: the recorded example shown at start
         c["walk_page"] = gr.State(0)
         gr.Markdown(INTRO, elem_id="lz-intro")
@@ -324,7 +340,7 @@ def bind(fn, c: dict, outputs: list):
             if k not in c or id(c[k]) not in wanted:
                 raise KeyError(f"callback {fn.__name__} set {k!r}, which is not an output of this event")
             result[c[k]] = v
-        return result
+        return result or gr.skip()  # nothing to change: no output touched (an empty dict is a value)
 
     if inspect.isgeneratorfunction(fn):
 
@@ -346,7 +362,18 @@ SUMMARY = ("verdict", "source", "metrics", "timing_plot", "fidelity_plot", "base
 STEP = ("survival", "per_layer", "importance", "top_table", "prompt_html", "evidence_table", "evidence_md")
 RUN_WIDE = ("evidence_plot", "scan_plot", "scan_md", "revivals", "revived_table", "cache_sizes", "cumulative")
 WALK = ("walk_md", "walk_plot", "walk_nav", "walk_page", "back", "next")
-VIEW_OUTPUTS = ("view", "step", "status", "download", "recorded", "example", *SUMMARY, *STEP, *RUN_WIDE, *WALK)
+VIEW_OUTPUTS = (
+    "view",
+    "step",
+    "status",
+    "download",
+    "recorded",
+    "example",
+    *SUMMARY,
+    *STEP,
+    *RUN_WIDE,
+    *WALK,
+)
 TABLE_OUTPUTS = ("table", "table_plot", "status", "example")
 RUN_INPUTS = (
     "prompt",
@@ -455,7 +482,7 @@ def _wire_api(app: App, c: dict) -> None:
         try:
             return app.run_api(prompt, preset, schedule, strategy, max_new_tokens, expected)
         except (ValueError, Busy) as e:
-            raise gr.Error(str(e)[:500]) from None
+            raise gr.Error(message(e), print_exception=False) from None
         except Exception as e:
             log.exception("/run failed")
             raise gr.Error(f"the run failed: {type(e).__name__}") from None
@@ -464,7 +491,7 @@ def _wire_api(app: App, c: dict) -> None:
         try:
             return inspect_trace(trace_file, app.limits.budget())
         except (ValueError, OSError) as e:
-            raise gr.Error(f"could not load the trace: {str(e)[:300]}") from None
+            raise gr.Error(message(f"could not load the trace: {e}"), print_exception=False) from None
 
     gr.api(run, api_name="run", concurrency_limit=None, concurrency_id="runs")
     c["api_trace_file"].change(

@@ -57,7 +57,9 @@ def test_survival_heatmap_axes_and_palette(trace):
     np.testing.assert_array_equal(z, F.survival_states(trace, 2))
     assert list(hm.colorbar.ticktext) == list(F.STATE_NAMES)
     assert len(hm.x) == z.shape[1] and hm.x[5].startswith("5 ")  # one label per column: position and token
-    assert fig.layout.xaxis.ticktext[1] == str(int(fig.layout.xaxis.tickvals[1].split()[0]))  # ticks: positions
+    assert fig.layout.xaxis.ticktext[1] == str(
+        int(fig.layout.xaxis.tickvals[1].split()[0])
+    )  # ticks: positions
     assert "layer" in hm.hovertemplate and "score" in hm.hovertemplate and "token" in hm.hovertemplate
     assert len(fig.to_json()) < 60_000
     assert np.asarray(hm.customdata).shape == z.shape  # the score of each cell (-1 where not scored)

@@ -104,7 +104,9 @@ def test_the_label_on_screen_is_the_config_that_ran_for_every_preset(browser):
     from lazyllm import PRESETS, LazyConfig
 
     page = open_page(browser)
-    page.locator("#lz-prompt textarea").fill("The boat is red and the dock is long. " * 12 + "What colour is the boat?")
+    page.locator("#lz-prompt textarea").fill(
+        "The boat is red and the dock is long. " * 12 + "What colour is the boat?"
+    )
     page.locator("#lz-max-new input[type=number]").fill("2")
     page.locator("#lz-max-new input[type=number]").press("Enter")
     for name in PRESETS:

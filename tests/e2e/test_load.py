@@ -12,15 +12,14 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
-import threading
 import time
 from pathlib import Path
 
 import psutil
 import pytest
-from test_robustness_app import MAX_QUEUE, shared_server
+from test_robustness_app import MAX_QUEUE, PeakRSS, shared_server
 
-from lazyllm import LazyConfig, generate, parse_schedule
+from lazyllm import LazyConfig, generate
 
 SESSIONS = 8
 NEW_TOKENS = 3
@@ -53,31 +52,6 @@ def session(i: int) -> dict:
     )
 
 
-class PeakRSS:
-    """Samples a process's resident memory every `every_s` seconds until stopped."""
-
-    def __init__(self, pid: int, every_s: float = 0.05):
-        self.proc, self.every_s = psutil.Process(pid), every_s
-        self.peak = self.proc.memory_info().rss
-        self.start_rss = self.peak
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-
-    def _watch(self):
-        while not self._stop.is_set():
-            try:
-                self.peak = max(self.peak, self.proc.memory_info().rss)
-            except psutil.Error:
-                return
-            self._stop.wait(self.every_s)
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join(5)
-        return self.peak
-
-
 def wait_until(cond, timeout_s: float, what: str, poll_s: float = 0.05) -> None:
     deadline = time.monotonic() + timeout_s
     while not cond():
@@ -88,7 +62,7 @@ def wait_until(cond, timeout_s: float, what: str, poll_s: float = 0.05) -> None:
 
 @pytest.fixture(scope="module")
 def server():
-    """The app server of tests/test_robustness_app.py: LAZYLLM_CONCURRENCY=1, LAZYLLM_MAX_QUEUE=8."""
+    """The app server of tests/e2e/test_robustness_app.py: LAZYLLM_CONCURRENCY=1, LAZYLLM_MAX_QUEUE=8."""
     assert MAX_QUEUE == SESSIONS  # every session can wait; one more visitor cannot
     return shared_server()
 
@@ -138,7 +112,9 @@ def test_eight_sessions_at_once_each_get_their_own_result(server, embedded_lm):
     refs = []
     for i in range(SESSIONS):
         s = session(i)
-        cfg = LazyConfig(schedule=parse_schedule(s["schedule"]), strategy=s["strategy"], num_layers=30)
+        cfg = LazyConfig.from_user(
+            preset=s["preset"], schedule=s["schedule"], strategy=s["strategy"], num_layers=30
+        )
         refs.append((cfg, generate(embedded_lm, s["prompt"], cfg, NEW_TOKENS, seed=0)))
     t_refs = time.monotonic() - t_refs
 
@@ -161,12 +137,15 @@ def test_eight_sessions_at_once_each_get_their_own_result(server, embedded_lm):
     assert warm["lazy_text"] == outs[0]["lazy_text"]  # the same request alone and under load
     for i, (out, (cfg, ref)) in enumerate(zip(outs, refs, strict=True)):
         assert out["prompt_tokens"] == len(ref.prompt_ids), f"session {i}: someone else's prompt"
-        assert out["config"] == cfg.describe(), f"session {i}: someone else's schedule or strategy"
-        assert out["strategy"] == session(i)["strategy"]
+        assert out["config"]["describe"] == cfg.describe(), (
+            f"session {i}: someone else's schedule or strategy"
+        )
+        assert out["config"]["strategy"] == session(i)["strategy"]
+        assert out["config"]["schedule"] == [list(p) for p in cfg.schedule]
         assert out["lazy_text"] == ref.text, f"session {i}: {out['lazy_text']!r} != {ref.text!r}"
         assert out["compute_fraction"] == pytest.approx(ref.stats.prompt_compute_fraction, abs=1e-9)
         assert done_at[f"s{i}"] > done_at["blocker"], f"session {i} did not wait for the slot"
-    assert len({o["config"] for o in outs}) == SESSIONS
+    assert len({o["config"]["describe"] for o in outs}) == SESSIONS
     assert server.alive()
     report = {
         "sessions_at_once": SESSIONS + 1,  # the 8 sessions and the blocker

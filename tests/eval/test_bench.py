@@ -173,7 +173,7 @@ def test_stage_compute_fraction_and_candidates():
         assert all(0.3 <= f <= 0.75 for f in fractions)
     cands = P.candidate_stages()
     assert {c[0][0] for c in cands} == {0.1, 0.2, 0.3, 0.4, 0.47, 0.55, 0.7}  # the first stage: 10-70% deep
-    assert {len(c) for c in cands} == {1, 2, 3} and len(cands) <= 40
+    assert {len(c) for c in cands} == {1, 2, 3} and len(cands) <= 45
     for c in cands:
         LazyConfig(stages=c).resolved(30)  # every candidate is a valid config
     labels = [c.label for c in P.tune_candidates(["0.3:0.7, 0.6:0.5"])]

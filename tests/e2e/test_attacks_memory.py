@@ -1,0 +1,86 @@
+"""Found while testing issue 11 ("bounded memory"): what crafted requests can make the server hold. A
+request body over 512 KB is refused before it is read into memory (app.serving.BodyLimit), and the
+views sessions explore live in one ViewStore within LAZYLLM_VIEW_MEMORY_MB, whatever the number of
+sessions (app.serving.ViewStore). Each test runs on a server of its own, so what it leaves in memory
+weighs on no other test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+
+import psutil
+import pytest
+from test_robustness_app import AppServer, call_event, event_id, said, ui_run, upload
+
+pytestmark = pytest.mark.slow
+
+
+VIEW_MEMORY_MB = 64
+
+
+@pytest.fixture
+def fresh():
+    srv = AppServer(LAZYLLM_VIEW_MEMORY_MB=str(VIEW_MEMORY_MB)).start()  # otherwise the app's default limits
+    yield srv
+    srv.stop()
+
+
+def rss(srv) -> int:
+    time.sleep(1)
+    return psutil.Process(srv.pid).memory_info().rss
+
+
+def test_oversized_request_bodies_are_not_kept_per_session(fresh):
+    fn = event_id(fresh.url, "lz-run", "click")
+    data = ui_run("x" * (20 * 2**20))
+    before = None
+    for i in range(8):
+        try:
+            answer = said(call_event(fresh.url, fn, data, timeout_s=120))
+            assert re.search(r"prompt too long: \d+ characters", answer), answer
+        except urllib.error.HTTPError as e:  # refused before it is read into memory
+            assert e.code == 413
+        if i == 0:
+            before = rss(fresh)  # after the first: what one such request costs once is not the point
+    grew = rss(fresh) - before
+    assert fresh.alive()
+    assert grew < 50 * 2**20, f"7 more 20 MB requests left RSS {grew / 2**20:.0f} MB higher"
+
+
+def steps_bomb(layers: int = 256, prompt_len: int = 3800, steps: int = 1025) -> bytes:
+    """A trace within every budget of the issue's fix (256 layers, 3800 prompt tokens, 1025 steps, no
+    scores) and under the 20 MiB file limit: 18.7 MB, ~4.4 million depth cells."""
+    t = {
+        "version": 1, "num_layers": layers, "prompt_len": prompt_len, "tokens": ["t"] * (prompt_len + steps - 1),
+        "schedule": [], "steps": [
+            {"step": s, "token_id": 0, "depth": [layers] * (prompt_len + s), "scores": {}, "computed": {},
+             "revived": {}, "kv_len": [prompt_len + s] * layers, "aux_len": [0] * layers, "seconds": 0}
+            for s in range(steps)
+        ],
+    }  # fmt: skip
+    return json.dumps(t, separators=(",", ":")).encode()
+
+
+def test_large_in_budget_traces_are_not_kept_per_session(fresh):
+    fn = event_id(fresh.url, "lz-upload", "upload")
+    data = steps_bomb()
+    assert len(data) < 20 * 2**20
+    before = None
+    for i in range(8):
+        msg = call_event(
+            fresh.url, fn, [upload(fresh.url, "big.json", data), "", "importance"], timeout_s=300
+        )
+        answer = said(msg)
+        assert "Loaded" in answer or re.search(r"trace: .* this explorer draws traces with", answer), answer
+        if i == 1:
+            before = rss(fresh)
+    grew = rss(fresh) - before
+    assert fresh.alive()
+    # the store holds at most its budget (and the view being drawn): more sessions add nothing more
+    assert grew < (VIEW_MEMORY_MB + 50) * 2**20, (
+        f"6 more sessions with this trace left RSS {grew / 2**20:.0f} MB higher"
+    )
