@@ -18,11 +18,12 @@ import gradio as gr
 from app import figures as F
 from app import markup as M
 from app import views, walkthrough
-from app.inputs import RunRequest, check_focus, check_integer
+from app.inputs import DEFAULT_LAYERS, RunRequest, check_focus, check_integer, preset_rows
 from app.serving import release_memory
 from app.session import App, run_job, table_job
 from app.state import Ended, Finished, Notice, Progress, RunView, Stopped, TableResult
 from app.tracefiles import export_trace, load_trace_file
+from lazyllm.config import PRESET_NOTES
 
 log = logging.getLogger("lazyllm.app")
 
@@ -242,9 +243,14 @@ class Callbacks:
 
     @guarded
     def on_example(self, name) -> dict:
-        """An example picked by the visitor: its prompt and answer fill the panel."""
+        """An example picked by the visitor: its prompt, answer and preset fill the panel."""
         ex = self.app.examples.get(name)
-        return {} if ex is None else {"prompt": ex.prompt, "expected": ex.answer}
+        if ex is None:
+            return {}
+        layers = self.app.hub.lm.num_layers if self.app.hub.lm is not None else DEFAULT_LAYERS
+        rows = preset_rows(ex.preset, layers)
+        return dict(prompt=ex.prompt, expected=ex.answer, preset=ex.preset, schedule=rows,
+                    preset_note=PRESET_NOTES.get(ex.preset, ""))  # fmt: skip
 
     @guarded
     def on_prompt_edit(self, prompt, name) -> dict:

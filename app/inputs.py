@@ -13,6 +13,14 @@ from lazyllm import LazyConfig
 from lazyllm.config import quote
 from lazyllm.generate import check_unicode
 
+DEFAULT_LAYERS = 30  # the embedded model's depth: presets are shown before any model loads
+
+
+def preset_rows(preset: str, num_layers: int = DEFAULT_LAYERS) -> list[list]:
+    """The schedule table for a preset on a model with `num_layers` layers."""
+    return [[int(layer), float(k)] for layer, k in LazyConfig.preset(preset, num_layers=num_layers).schedule]
+
+
 MAX_FOCUS = 500  # characters of a focus span
 MAX_EXPECTED = 200  # characters of an expected answer
 

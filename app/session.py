@@ -36,6 +36,7 @@ from app.state import (
 from app.tracefiles import load_trace_file
 from lazyllm import LazyConfig
 from lazyllm.compare import compare_results, forcing_needed
+from lazyllm.config import PRESETS
 
 log = logging.getLogger("lazyllm.app")
 
@@ -293,7 +294,7 @@ class App:
         """Run the baseline and LazyLLM on `prompt`: the comparison (teacher-forced per-step KL and top-1,
         free-running agreement, timings), the verdict and the config that ran.
 
-        preset: baseline | paper | default | aggressive | question | fast. schedule: "layer:keep, ..."
+        preset: baseline | paper | default | fast | question. schedule: "layer:keep, ..."
         (e.g. "9:0.7, 19:0.7"; empty = the preset's). strategy: lazy | static | random. expected: the
         answer, if known (the verdict then says right or wrong).
         """
@@ -318,13 +319,18 @@ class App:
 
 
 def load_examples() -> dict[str, Example]:
-    """assets/examples/*.json: {name, task, prompt, answer, answer_span[, kind]}."""
+    """assets/examples/*.json: {name, task, prompt, answer, answer_span[, kind, preset]}."""
     out = {}
     for path in sorted((ASSETS / "examples").glob("*.json")):
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
             kind = d.get("kind") or answer_kind(d["answer"])
-            out[d["name"]] = Example(d["name"], d["task"], d["prompt"], d["answer"], d["answer_span"], kind)
+            preset = d.get("preset", "default")
+            if preset not in PRESETS:
+                raise ValueError(f"preset {preset!r} is not a preset")
+            out[d["name"]] = Example(
+                d["name"], d["task"], d["prompt"], d["answer"], d["answer_span"], kind, preset
+            )
         except (OSError, ValueError, KeyError):
             log.exception("bad example file %s", path)
     return out

@@ -26,6 +26,7 @@ class Example:
     answer: str  # what a right output contains
     answer_span: str  # the text in the prompt that holds the answer (the evidence)
     kind: str = "text"  # how the answer is checked (is_right)
+    preset: str = "default"  # the preset picking the example selects (a lesson may need another)
 
 
 def answer_kind(answer: str) -> str:

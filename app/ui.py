@@ -19,11 +19,12 @@ from starlette.middleware import Middleware
 from app import views
 from app.callbacks import CUSTOM, Callbacks
 from app.figures import EVIDENCE_COLUMNS, empty_figure
+from app.inputs import DEFAULT_LAYERS, preset_rows
 from app.markup import DEFINITIONS, message, status_html
 from app.serving import EMBEDDED, BodyLimit, Busy
 from app.session import ASSETS, App
 from app.tracefiles import inspect_trace
-from lazyllm.config import PRESET_NOTES, PRESETS, STRATEGIES, LazyConfig
+from lazyllm.config import PRESET_NOTES, PRESETS, STRATEGIES
 
 log = logging.getLogger("lazyllm.app")
 
@@ -40,7 +41,6 @@ STRATEGY_NOTE = (
     "once at prefill, ranked by the first pruning layer's attention, and never brings a token back. "
     "**random**: the same number of tokens dropped at random (seeded)."
 )
-DEFAULT_LAYERS = 30  # the embedded model's depth: presets are shown before any model loads
 JS = (ASSETS / "explorer.js").read_text(encoding="utf-8") if (ASSETS / "explorer.js").exists() else None
 
 
@@ -68,11 +68,6 @@ def launch_kwargs() -> dict:
         state_session_capacity=int(os.environ.get("LAZYLLM_SESSIONS", "64")),
         app_kwargs={"middleware": [Middleware(BodyLimit)]},  # requests over 512 KB (but uploads): 413
     )
-
-
-def preset_rows(preset: str, num_layers: int = DEFAULT_LAYERS) -> list[list]:
-    """The schedule table for a preset on a model with `num_layers` layers."""
-    return [[int(layer), float(k)] for layer, k in LazyConfig.preset(preset, num_layers=num_layers).schedule]
 
 
 def build_demo(app: App | None = None) -> gr.Blocks:
@@ -410,7 +405,7 @@ def _wire_run(app: App, cb: Callbacks, c: dict) -> None:
             return gr.skip(), gr.skip()
         return preset_rows(preset, layers), PRESET_NOTES.get(preset, "")
 
-    panel = _outs(c, ("prompt", "expected"))
+    panel = _outs(c, ("prompt", "expected", "preset", "schedule", "preset_note"))
     c["example"].input(bind(cb.on_example, c, panel), c["example"], panel, **QUIET)
     edited = dict(fn=bind(cb.on_prompt_edit, c, [c["example"]]), inputs=[c["prompt"], c["example"]],
                   outputs=c["example"], **QUIET)  # fmt: skip
@@ -476,7 +471,7 @@ def _wire_api(app: App, c: dict) -> None:
             max_new_tokens: int = 32, expected: str = "") -> dict:  # fmt: skip
         """Run the baseline and LazyLLM on `prompt`: comparison, teacher-forced KL and top-1, verdict, config.
 
-        preset: baseline | paper | default | fast | aggressive | question. schedule: "layer:keep, ..."
+        preset: baseline | paper | default | fast | question. schedule: "layer:keep, ..."
         (empty = the preset's). strategy: lazy | static | random. expected: the answer, if known.
         """
         try:

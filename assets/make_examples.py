@@ -6,9 +6,11 @@ Each example: name, task, prompt, answer (a string the correct output contains) 
     python assets/make_examples.py                       # write the examples
     python assets/make_examples.py --find-diverging 40   # search harbour-notes seeds (embedded model)
 
-The harbour notes are a prompt whose answer the `default` preset changes on the embedded model (the
-explorer's tests and screenshots need one): `--find-diverging N` tries seeds 0..N-1 and prints those
-where the baseline answers right and `default` answers wrong; HARBOUR_SEED is the one committed.
+The harbour notes are a prompt whose answer pruning too early changes on the embedded model (the
+explorer's tests, screenshots and walkthrough need one): picking it selects HARBOUR_PRESET (`paper`,
+which prunes after ~30% of the depth), while `default` keeps the answer. `--find-diverging N` tries
+seeds 0..N-1 and prints those where the baseline and `default` answer right and HARBOUR_PRESET
+answers wrong; HARBOUR_SEED is the one committed.
 """
 
 from __future__ import annotations
@@ -238,6 +240,7 @@ def code() -> dict:
 
 
 HARBOUR_SEED = 0
+HARBOUR_PRESET = "paper"  # prunes after ~30% of the depth: before this model's last token finds the code
 HARBOUR_PEOPLE = ("The harbour master", "An old sailor", "The ferry crew", "Two fishermen", "A young deckhand",
                   "The net maker", "The lighthouse keeper", "A trader from the south")  # fmt: skip
 HARBOUR_DEEDS = ("mended the torn nets", "painted the hull of a rowing boat", "counted the crates of herring",
@@ -263,21 +266,24 @@ def harbour(seed: int = HARBOUR_SEED, paragraphs: int = 13) -> dict:
     prompt = "Here are some notes about a small harbour town.\n\n" + "".join(notes)
     prompt += "What is the locker code of the boathouse? Answer with the number only."
     return dict(name="Harbour notes (the answer changes)", task="harbour_notes", prompt=prompt, answer=code,
-                answer_span=f"locker code of the boathouse is {code}")  # fmt: skip
+                answer_span=f"locker code of the boathouse is {code}", preset=HARBOUR_PRESET)  # fmt: skip
 
 
 def find_diverging(seeds: int) -> None:
-    """Print the seeds whose `default` answer is wrong while the baseline's is right."""
-    from lazyllm import LazyConfig, compare_runs, load_model
+    """Print the seeds where the baseline and `default` answer right and HARBOUR_PRESET answers wrong."""
+    from lazyllm import LazyConfig, compare_runs, generate, load_model
 
     lm = load_model()
-    cfg = LazyConfig.preset("default", num_layers=lm.num_layers)
+    early = LazyConfig.preset(HARBOUR_PRESET, num_layers=lm.num_layers)
+    default = LazyConfig.preset("default", num_layers=lm.num_layers)
     for seed in range(seeds):
         ex = harbour(seed)
-        base, run, c = compare_runs(lm, ex["prompt"], cfg, max_new_tokens=12)
-        right = [ex["answer"] in text for text in (base.text, run.text)]
-        mark = "  <- diverges, baseline right, default wrong" if right == [True, False] else ""
-        print(f"seed {seed}: {len(base.prompt_ids)} tokens, baseline {base.text!r}, default {run.text!r}{mark}")
+        base, run, c = compare_runs(lm, ex["prompt"], early, max_new_tokens=20)
+        kept = generate(lm, ex["prompt"], default, max_new_tokens=20)
+        right = [ex["answer"] in r.text for r in (base, run, kept)]
+        mark = f"  <- baseline and default right, {HARBOUR_PRESET} wrong" if right == [True, False, True] else ""
+        print(f"seed {seed}: {len(base.prompt_ids)} tokens, baseline {base.text!r}, {HARBOUR_PRESET} {run.text!r}, "
+              f"default {kept.text!r}{mark}", flush=True)
 
 
 def main() -> None:

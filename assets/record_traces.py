@@ -28,7 +28,7 @@ def record(lm, name: str, max_new_tokens: int):
     """The view of a Run of example `name` (a fresh App each time: no cached baseline)."""
     app = App(Limits(max_new_tokens=max_new_tokens), loader=lambda _: lm)
     ex = app.examples[name]
-    req = RunRequest.parse(app.limits, ex.prompt, EMBEDDED, "default", None, "lazy", max_new_tokens, "", name)
+    req = RunRequest.parse(app.limits, ex.prompt, EMBEDDED, ex.preset, None, "lazy", max_new_tokens, "", name)
     view = next(e.result for e in run_job(Context(app), req) if isinstance(e, Finished))
     return replace(view, source=f"recorded example: {name}")
 

@@ -3,7 +3,7 @@ strategies table, which runs the embedded model once).
 
     python assets/take_screenshots.py [url]     # default: launch the app here on a free port
 
-Writes assets/screenshots/*.png: the outcome of the harbour notes (the answer `default` changes) and its
+Writes assets/screenshots/*.png: the outcome of the harbour notes (the answer `paper` changes; `default` keeps it) and its
 explanation (evidence, the divergence step, the layer scan), the other views, the walkthrough, and the
 page at phone width. Needs Debian's chromium at /usr/bin/chromium.
 """

@@ -94,3 +94,21 @@ def tiny_model_folder(tmp_path_factory, embedded_tokenizer):
 def tiny_app_lm(tiny_model_folder):
     """The tiny Llama with the embedded tokenizer, loaded once: the app's tests run the real runtime on it."""
     return load_model(str(tiny_model_folder))
+
+
+# pytest-xdist (`make test` runs `-n 2 --dist loadgroup`): the end-to-end files that share a launched
+# server run on one worker, so each server starts once; every other test is spread over both workers.
+E2E_GROUPS = {
+    "test_robustness_app.py": "shared-server",
+    "test_attacks_issue11.py": "shared-server",
+    "test_load.py": "shared-server",
+    "test_app_client.py": "launched-app",
+    "test_browser.py": "launched-app",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = item.path
+        if path.parent.name == "e2e":
+            item.add_marker(pytest.mark.xdist_group(E2E_GROUPS.get(path.name, path.stem)))

@@ -19,6 +19,8 @@ from app.serving import EMBEDDED, Limits, RunGate
 from app.session import App, table_configs
 from app.state import RunView
 from app.tracefiles import load_trace_file
+from lazyllm import LazyConfig
+from lazyllm.config import PRESET_NOTES
 
 PROMPT = "The pass key is 4821. Remember it. " + "The grass is green. " * 12 + "What is the pass key?"
 ARGS = dict(prompt=PROMPT, model=EMBEDDED, preset="default", rows=[[1, 0.5], [3, 0.5]], strategy="lazy",
@@ -174,17 +176,26 @@ def slow_steps(monkeypatch):
     monkeypatch.setattr(LazyRunner, "step", step)
 
 
-def test_stop_ends_the_run_cleanly_and_frees_the_slot(app, slow_steps):
-    cb = Callbacks(app)
-    gen = cb.runner("run")(*{**ARGS, "max_new": 16}.values(), Session())
-    outs = [next(gen)]
-    while "LazyLLM (run" not in outs[-1].get("status", ""):
-        outs.append(next(gen))
-    cb.stop(Session())  # the Stop button
-    outs += list(gen)
-    assert "Stopped after LazyLLM step" in outs[-1]["status"]
+def test_stop_ends_the_run_cleanly_and_frees_the_slot(app, monkeypatch):
+    """Stop is clicked during LazyLLM's third decode step (from inside the step, so the moment does
+    not depend on how fast this machine is)."""
+    from lazyllm.runtime import LazyRunner
+
+    cb, real, calls = Callbacks(app), LazyRunner.step, []
+
+    def step(self, ids):
+        calls.append(1)
+        if len(calls) == 3:
+            cb.stop(Session())  # the Stop button
+        return real(self, ids)
+
+    monkeypatch.setattr(LazyRunner, "step", step)
+    outs = list(cb.runner("run")(*{**ARGS, "max_new": 16}.values(), Session()))
+    assert "Stopped after LazyLLM step" in outs[-1]["status"], outs[-1]["status"]
+    assert len(calls) < 16, "the run went on after Stop"
     assert app.gate.try_enter()  # the slot is free again
     app.gate.leave()
+    monkeypatch.setattr(LazyRunner, "step", real)
     assert 'data-kind="done"' in run(app)[-1]["status"]
 
 
@@ -241,14 +252,27 @@ def test_compare_strategies_and_sweep(app):
     sweep = run(app, "sweep")[-1]
     assert [r[0] for r in sweep["table"]] == ["baseline", *(f"keep {k:g}" for k in (0.1, 0.2, 0.3, 0.5, 0.7))]
     req = RunRequest.parse(app.limits, PROMPT, None, "baseline", None, None, 4)
-    assert [c.schedule for c in table_configs(req, "sweep", 6)][0] == ((1, 0.1), (2, 0.1), (3, 0.1))
+    default_layers = [layer for layer, _ in LazyConfig.preset("default", num_layers=6).schedule]
+    assert [c.schedule for c in table_configs(req, "sweep", 6)][0] == tuple(
+        (layer, 0.1) for layer in default_layers
+    )
 
 
 def test_example_selection_and_edits(app):
     cb = Callbacks(app)
     name = next(iter(app.examples))
     ex = app.examples[name]
-    assert cb.on_example(name) == {"prompt": ex.prompt, "expected": ex.answer}
+    picked = cb.on_example(name)
+    assert (picked["prompt"], picked["expected"], picked["preset"]) == (ex.prompt, ex.answer, ex.preset)
+    harbour = next(e for e in app.examples.values() if e.task == "harbour_notes")
+    picked = cb.on_example(harbour.name)  # the lesson's example selects the preset it is about
+    layers = app.hub.lm.num_layers if app.hub.lm is not None else 30
+    assert harbour.preset == "paper" and picked["preset"] == "paper"
+    assert picked["schedule"] == [
+        [layer, k] for layer, k in LazyConfig.preset("paper", num_layers=layers).schedule
+    ]
+    assert picked["preset_note"] == PRESET_NOTES["paper"]
+    assert cb.on_example("no such example") == {}
     assert cb.on_prompt_edit(ex.prompt, name) == {}
     assert cb.on_prompt_edit(ex.prompt + " edited", name) == {"example": CUSTOM}
 

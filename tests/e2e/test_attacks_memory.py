@@ -1,8 +1,8 @@
 """Found while testing issue 11 ("bounded memory"): what crafted requests can make the server hold. A
 request body over 512 KB is refused before it is read into memory (app.serving.BodyLimit), and the
 views sessions explore live in one ViewStore within LAZYLLM_VIEW_MEMORY_MB, whatever the number of
-sessions (app.serving.ViewStore). Each test runs on a server of its own, so what it leaves in memory
-weighs on no other test.
+sessions (app.serving.ViewStore). The tests share a server of their own (no other test's memory
+weighs on them); each measures RSS growth from its own starting point.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 VIEW_MEMORY_MB = 64
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def fresh():
     srv = AppServer(LAZYLLM_VIEW_MEMORY_MB=str(VIEW_MEMORY_MB)).start()  # otherwise the app's default limits
     yield srv

@@ -126,11 +126,13 @@ def test_the_label_on_screen_is_the_config_that_ran_for_every_preset(browser):
 
 @pytest.fixture(scope="module")
 def diverged(browser):
-    """The committed prompt whose pruned answer differs from the baseline's, run once with `default`."""
+    """The committed prompt whose answer pruning too early changes: picking it selects `paper` (prune
+    after ~30% of the depth), which the example is about; run once."""
     page = open_page(browser)
     page.locator("#lz-example input").click()
     page.get_by_role("option", name=DIVERGING).click()
     page.wait_for_function("document.querySelector('#lz-prompt textarea').value.includes('harbour')")
+    page.wait_for_function("document.querySelector('#lz-preset input').value === 'paper'")
     assert "Done" in run_button(page, "lz-run")
     yield page
     page.close()
@@ -140,7 +142,7 @@ def test_the_verdict_says_where_and_how_the_answer_changed(diverged):
     verdict = diverged.inner_text("#lz-verdict")
     assert verdict.startswith("Diverged at step") and "teacher-forced KL" in verdict, verdict
     assert "the answer is wrong" in verdict and "the baseline's is right" in verdict
-    assert "config default" in diverged.inner_text("#lz-source")  # the label is read from the run's trace
+    assert "config paper" in diverged.inner_text("#lz-source")  # the label is read from the run's trace
     metrics = diverged.inner_text("#lz-metrics")
     assert "free-running agreement" in metrics and "teacher-forced" in metrics
 

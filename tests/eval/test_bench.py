@@ -65,18 +65,18 @@ def _row(name, acc, speed, cf, variant="paper", lost=0, gained=0, kl=0.0, kind="
 
 
 def test_build_candidates_takes_depth_fraction_schedules():
-    s = P.build_candidates("", "", "static", stages="0.47:0.2;0.4:0.4,0.6:0.4")
+    s = P.build_candidates("", "", "static", stages="0.45:0.2;0.4:0.4,0.6:0.4")
     assert [c.label for c in s] == [
         "baseline",
-        "lazy 0.47:0.2",
+        "lazy 0.45:0.2",
         "lazy 0.4:0.4,0.6:0.4",
-        "static @ lazy 0.47:0.2",
+        "static @ lazy 0.45:0.2",
     ]
-    assert s[1].config == LazyConfig.from_user(stages="0.47:0.2") and s[3].config.stages == ((0.47, 0.2),)
+    assert s[1].config == LazyConfig.from_user(stages="0.45:0.2") and s[3].config.stages == ((0.45, 0.2),)
 
 
 def test_build_candidates_baseline_first_and_same_budget():
-    s = P.build_candidates("paper,aggressive", "9:0.7,19:0.5", "static,random", num_layers=30)
+    s = P.build_candidates("paper,fast", "9:0.7,19:0.5", "static,random", num_layers=30)
     assert [x.kind for x in s] == ["baseline", "lazy", "lazy", "lazy", "static", "random"]
     assert s[0].config.is_baseline and s[1].label == "paper"
     assert s[3].config.schedule == ((9, 0.7), (19, 0.5)) and s[3].label == "lazy 9:0.7,19:0.5"
@@ -97,8 +97,9 @@ def test_every_config_comes_from_from_user_and_its_label_is_true():
     assert s["paper [w8]"].label == "custom (paper with window 8)"
     assert s["lazy 9:0.7 [w8]"] == LazyConfig.from_user(schedule="9:0.7", window=8, num_layers=30)
     assert s["static @ paper [w8]"] == LazyConfig.from_user(preset="paper", strategy="static", window=8)
-    # a schedule equal to a preset's (default = 6:0.5,12:0.5,18:0.5 at 30 layers) is that preset, run once
-    same = P.build_candidates("default", "6:0.5,12:0.5,18:0.5", "", num_layers=30)
+    # a schedule equal to a preset's (on 30 layers) is that preset, run once
+    text = ",".join(f"{layer}:{k:g}" for layer, k in LazyConfig.preset("default", num_layers=30).schedule)
+    same = P.build_candidates("default", text, "", num_layers=30)
     assert [c.label for c in same] == ["baseline", "default"]
 
 

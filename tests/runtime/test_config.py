@@ -45,9 +45,9 @@ def test_layer_out_of_range_for_the_model():
 
 def test_unknown_preset():
     with pytest.raises(
-        ValueError, match="preset must be one of baseline, paper, default, aggressive, question"
+        ValueError, match="preset must be one of baseline, paper, default, fast, question"
     ):
-        LazyConfig.preset("fast")
+        LazyConfig.preset("aggressive")
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -64,7 +64,7 @@ def test_paper_preset_prunes_at_30_60_90_percent():
     assert cfg.schedule == ((9, 0.7), (18, 0.7), (27, 0.7))
     assert cfg.variant == "paper"
     assert stage_layer(0.9, 4) == 2  # never after the last layer
-    assert LazyConfig.preset("default", num_layers=30).schedule == ((6, 0.5), (12, 0.5), (18, 0.5))
+    assert LazyConfig.preset("default", num_layers=30).schedule == ((14, 0.2),)
     assert LazyConfig.preset("default").variant == "paper", "default stays the paper's scoring"
     assert LazyConfig.preset("question").variant != "paper"
 
