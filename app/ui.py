@@ -186,6 +186,7 @@ def _results_panel(c: dict, start: dict) -> None:
     c["jump_to"] = gr.Textbox(
         "", elem_id="lz-jump-to", elem_classes="lz-hidden", show_label=False, container=False
     )
+    c["jump_go"] = gr.Button("open the clicked step", elem_id="lz-jump-go", elem_classes="lz-hidden")
 
 
 def _focus_bar(c: dict, start: dict) -> None:
@@ -442,7 +443,7 @@ def _wire_views(cb: Callbacks, c: dict) -> None:
 
     jump_divergence.__name__ = "jump_divergence"
     c["jump"].click(bind(jump_divergence, c, jump_outs), [view, c["focus"], c["mode"]], jump_outs, **QUIET)
-    c["jump_to"].input(
+    c["jump_go"].click(  # clicked by assets/explorer.js after it wrote the step into jump_to
         bind(cb.jump, c, jump_outs), [view, c["jump_to"], c["focus"], c["mode"]], jump_outs, **QUIET
     )
     walk_outs = _outs(c, (*WALK, "status"))

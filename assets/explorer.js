@@ -1,14 +1,21 @@
 () => {
-  // A click on a step of the fidelity chart opens that step: the step number goes into the hidden
-  // #lz-jump-to box, whose input event moves the step slider and every step-aware view (app/ui.py).
+  // A click in the column of a step of the fidelity chart opens that step: the step number (read from
+  // the chart's x axis at the click) goes into the hidden #lz-jump-to box, then the hidden #lz-jump-go
+  // button's click moves the step slider and every step-aware view there (app/ui.py).
   document.addEventListener("click", (event) => {
     const plot = event.target.closest && event.target.closest("#lz-fidelity-plot");
     const gd = plot && plot.querySelector(".js-plotly-plot");
-    const hover = gd && gd._hoverdata;
-    if (!hover || !hover.length || typeof hover[0].x !== "number") return;
-    const box = document.querySelector("#lz-jump-to textarea, #lz-jump-to input");
-    if (!box) return;
-    box.value = String(Math.round(hover[0].x));
-    box.dispatchEvent(new Event("input", { bubbles: true }));
+    const xa = gd && gd._fullLayout && gd._fullLayout.xaxis;
+    if (!xa || !gd.data || !gd.data.length) return;
+    const box = gd.getBoundingClientRect();
+    const step = Math.round(xa.p2l(event.clientX - box.left - xa._offset));
+    const last = (gd.data[0].x || []).length - 1;
+    if (!Number.isFinite(step) || step < 0 || step > last) return;
+    const input = document.querySelector("#lz-jump-to textarea, #lz-jump-to input");
+    if (!input) return;
+    input.value = String(step);
+    input.dispatchEvent(new Event("input", { bubbles: true }));  // the box's value, as typed
+    const go = document.querySelector("#lz-jump-go");
+    if (go) setTimeout(() => go.click(), 50);
   });
 }

@@ -39,9 +39,7 @@ from .summary import Objective, Row, pareto_front, picks, summarize
 from .tasks import TASKS, parse_length
 
 DEFAULT_TASKS = "passkey,kv,mdqa,multikey"
-DEFAULTS = dict(
-    tasks=DEFAULT_TASKS, lengths="2k", n=5, presets="paper,default,fast", max_new_tokens=None
-)
+DEFAULTS = dict(tasks=DEFAULT_TASKS, lengths="2k", n=5, presets="paper,default,fast", max_new_tokens=None)
 QUICK = dict(tasks=DEFAULT_TASKS, lengths="2k", n=3, presets="paper", max_new_tokens=None)
 # tune: mdqa is left out (the embedded model's baseline scores ~0% on it at 2k: nothing to keep)
 TUNE_TASKS = "passkey,kv,multikey,notes"

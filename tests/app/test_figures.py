@@ -223,6 +223,7 @@ def test_time_per_step_and_fidelity_plots(comparison):
     fid = F.fidelity_plot(c.kl_per_step, c.top1_per_step, 3)
     assert list(fid.data[1].y) == [1, 1, 1, 0]
     assert "diverge at step 3" in fid.layout.title.text and "Teacher-forced" in fid.layout.title.text
+    assert fid.layout.hovermode == "x"  # a click anywhere in a step's column opens that step
 
 
 def test_error_figure_says_what_failed():

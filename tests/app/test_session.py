@@ -70,7 +70,20 @@ def test_run_marks_views_pending_then_streams_then_draws_every_view(app):
     assert loaded.comparison == view.comparison and loaded.trace.to_json() == view.trace.to_json()
 
 
-def test_live_views_arrive_at_prefill(app):
+def test_live_views_arrive_at_prefill(app, monkeypatch):
+    """The first decode step waits a second, so the prefill's event reaches the page in a batch of its
+    own however busy the machine is (events that arrive together are drawn once)."""
+    from lazyllm.runtime import LazyRunner
+
+    real, calls = LazyRunner.step, []
+
+    def step(self, ids):
+        calls.append(1)
+        if len(calls) == 2:  # call 1 is the prefill
+            time.sleep(1.0)
+        return real(self, ids)
+
+    monkeypatch.setattr(LazyRunner, "step", step)
     outs = run(app)
     live = next(o for o in outs if "survival" in o and "run in progress" in o.get("source", ""))
     assert "prefill" in live["survival"].layout.title.text and "Pending" in outs[0]["verdict"]

@@ -44,9 +44,7 @@ def test_layer_out_of_range_for_the_model():
 
 
 def test_unknown_preset():
-    with pytest.raises(
-        ValueError, match="preset must be one of baseline, paper, default, fast, question"
-    ):
+    with pytest.raises(ValueError, match="preset must be one of baseline, paper, default, fast, question"):
         LazyConfig.preset("aggressive")
 
 
