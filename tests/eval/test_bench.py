@@ -65,11 +65,11 @@ def _row(name, acc, speed, cf, variant="paper", lost=0, gained=0, kl=0.0, kind="
 
 
 def test_build_candidates_takes_depth_fraction_schedules():
-    s = P.build_candidates("", "", "static", stages="0.45:0.2;0.4:0.4,0.6:0.4")
+    s = P.build_candidates("", "", "static", stages="0.45:0.2;0.4:0.35,0.6:0.35")
     assert [c.label for c in s] == [
         "baseline",
         "lazy 0.45:0.2",
-        "lazy 0.4:0.4,0.6:0.4",
+        "lazy 0.4:0.35,0.6:0.35",
         "static @ lazy 0.45:0.2",
     ]
     assert s[1].config == LazyConfig.from_user(stages="0.45:0.2") and s[3].config.stages == ((0.45, 0.2),)

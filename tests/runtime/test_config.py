@@ -62,7 +62,7 @@ def test_paper_preset_prunes_at_30_60_90_percent():
     assert cfg.schedule == ((9, 0.7), (18, 0.7), (27, 0.7))
     assert cfg.variant == "paper"
     assert stage_layer(0.9, 4) == 2  # never after the last layer
-    assert LazyConfig.preset("default", num_layers=30).schedule == ((14, 0.2),)
+    assert LazyConfig.preset("default", num_layers=30).schedule == ((12, 0.4), (18, 0.4))
     assert LazyConfig.preset("default").variant == "paper", "default stays the paper's scoring"
     assert LazyConfig.preset("question").variant != "paper"
 
@@ -115,8 +115,9 @@ def test_from_user_labels_say_what_changed():
         cfg.label == "custom (default with strategy static)"
         and cfg.schedule == LazyConfig.preset("default", num_layers=30).schedule
     )
-    staged = LazyConfig.from_user(stages="0.4:0.4, 0.6:0.4", num_layers=30)
-    assert staged.schedule == ((12, 0.4), (18, 0.4)) and "stages 0.4:0.4, 0.6:0.4" in staged.label
+    staged = LazyConfig.from_user(stages="0.4:0.3, 0.6:0.5", num_layers=30)
+    assert staged.schedule == ((12, 0.3), (18, 0.5)) and "stages 0.4:0.3, 0.6:0.5" in staged.label
+    assert LazyConfig.from_user(stages="0.4:0.4, 0.6:0.4").label == "default"  # the preset's own stages
     assert LazyConfig.from_user().name == "default"
 
 
