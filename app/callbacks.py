@@ -150,7 +150,7 @@ class Callbacks:
                     redraw = ev.trace is not None and (
                         ev.step == 0 or time.perf_counter() - last_live > LIVE_EVERY_S
                     )
-                    out.update(self.progress(ev, t0, focus, mode, redraw))
+                    out.update(self.progress(ev, t0, focus, mode, redraw and kind == "run", kind == "run"))
                     last_live = time.perf_counter() if redraw else last_live
                 elif isinstance(ev, Finished):
                     out.update(self.finished(ev, focus, mode))
@@ -159,11 +159,17 @@ class Callbacks:
             if ended:
                 return
 
-    def progress(self, ev: Progress, t0: float, focus: str, mode: str, redraw: bool) -> dict:
+    def progress(
+        self, ev: Progress, t0: float, focus: str, mode: str, redraw: bool, texts: bool = True
+    ) -> dict:
+        """The status line; for a Run (`texts`) also the texts so far and, when `redraw`, the live views.
+        A table job (compare strategies, sweep) shows only its status: its outputs are the table."""
         what = "prefill" if ev.step == 0 else f"decode step {ev.step}/{ev.new_tokens - 1}"
         done = (ev.index + (ev.step + 1) / ev.new_tokens) / ev.total
         text = f"{ev.run} (run {ev.index + 1} of up to {ev.total}): {what} · {time.perf_counter() - t0:.1f} s"
         out = {"status": M.status_html(text, "run", done)}
+        if not texts:
+            return out
         if ev.trace is None:
             if ev.run == "baseline":
                 out["base_text"] = M.text_html([ev.text], None, "baseline (running)")

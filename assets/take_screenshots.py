@@ -84,7 +84,9 @@ def main(url: str | None = None) -> None:
             shot(page, f"{i:02d}_{name.lower().replace(' ', '_')}", "#lz-tabs")
         tab(page, "Strategies")
         page.click("#lz-compare")
+        page.wait_for_selector("#lz-status [data-kind=run]", timeout=60_000)  # then the job's own "done"
         page.wait_for_selector("#lz-status [data-kind=done]", timeout=600_000)
+        time.sleep(2)
         shot(page, "07_strategies", "#lz-tabs")
         tab(page, "Walkthrough")
         page.click("#lz-next")

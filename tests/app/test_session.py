@@ -33,8 +33,14 @@ def app(tiny_app_lm):
 
 
 def run(app, kind="run", **kw):
+    """Every update of a job, each checked against the outputs its event has in the page (ui.bind
+    raises on any other key: a table job that set a Run view would fail in the browser)."""
     args = {**ARGS, **kw}
-    return list(Callbacks(app).runner(kind)(*args.values()))
+    outs = list(Callbacks(app).runner(kind)(*args.values()))
+    allowed = set(ui.VIEW_OUTPUTS if kind == "run" else ui.TABLE_OUTPUTS)
+    for out in outs:
+        assert set(out) <= allowed, f"{kind} set {sorted(set(out) - allowed)}, not outputs of its event"
+    return outs
 
 
 def test_build_demo_sets_every_view_at_build_time_and_no_load_event(app):
@@ -257,7 +263,7 @@ def test_concurrent_api_runs_do_not_mix(app):
 
 
 def test_compare_strategies_and_sweep(app):
-    outs = run(app, "strategies")
+    outs = run(app, "strategies", prompt="A prompt no run has seen. " + PROMPT)  # its baseline runs here too
     assert 'data-kind="done"' in outs[-1]["status"]
     rows = outs[-1]["table"]
     assert [r[0] for r in rows] == ["baseline", "lazy", "static", "random"]
