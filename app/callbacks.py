@@ -150,7 +150,7 @@ class Callbacks:
                     redraw = ev.trace is not None and (
                         ev.step == 0 or time.perf_counter() - last_live > LIVE_EVERY_S
                     )
-                    out.update(self.progress(ev, t0, focus, mode, redraw and kind == "run", kind == "run"))
+                    out.update(self.progress(ev, t0, focus, mode, redraw, texts=kind == "run"))
                     last_live = time.perf_counter() if redraw else last_live
                 elif isinstance(ev, Finished):
                     out.update(self.finished(ev, focus, mode))
@@ -253,10 +253,13 @@ class Callbacks:
         ex = self.app.examples.get(name)
         if ex is None:
             return {}
+        return dict(prompt=ex.prompt, expected=ex.answer, preset=ex.preset, **self.preset_fields(ex.preset))
+
+    def preset_fields(self, preset: str) -> dict:
+        """The schedule table and the note of a preset, on the loaded model's depth (before any load:
+        the embedded model's)."""
         layers = self.app.hub.lm.num_layers if self.app.hub.lm is not None else DEFAULT_LAYERS
-        rows = preset_rows(ex.preset, layers)
-        return dict(prompt=ex.prompt, expected=ex.answer, preset=ex.preset, schedule=rows,
-                    preset_note=PRESET_NOTES.get(ex.preset, ""))  # fmt: skip
+        return dict(schedule=preset_rows(preset, layers), preset_note=PRESET_NOTES.get(preset, ""))
 
     @guarded
     def on_prompt_edit(self, prompt, name) -> dict:

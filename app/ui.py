@@ -19,7 +19,7 @@ from starlette.middleware import Middleware
 from app import views
 from app.callbacks import CUSTOM, Callbacks
 from app.figures import EVIDENCE_COLUMNS, empty_figure
-from app.inputs import DEFAULT_LAYERS, preset_rows
+from app.inputs import preset_rows
 from app.markup import DEFINITIONS, message, status_html
 from app.serving import EMBEDDED, BodyLimit, Busy
 from app.session import ASSETS, App
@@ -401,10 +401,10 @@ def _wire_run(app: App, cb: Callbacks, c: dict) -> None:
     """Examples and presets fill the run panel (visitor's choices only); the buttons run jobs."""
 
     def on_preset(preset):
-        layers = app.hub.lm.num_layers if app.hub.lm is not None else DEFAULT_LAYERS
         if preset not in PRESETS:
             return gr.skip(), gr.skip()
-        return preset_rows(preset, layers), PRESET_NOTES.get(preset, "")
+        fields = cb.preset_fields(preset)
+        return fields["schedule"], fields["preset_note"]
 
     panel = _outs(c, ("prompt", "expected", "preset", "schedule", "preset_note"))
     c["example"].input(bind(cb.on_example, c, panel), c["example"], panel, **QUIET)
