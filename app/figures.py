@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
 # States of a (layer, token) cell at one step, ordered by how notable they are (max = most notable).
@@ -38,12 +39,27 @@ FONT = dict(family="Inter, system-ui, sans-serif", size=12)
 Span = tuple[int, int] | None  # [start, end) token positions
 
 
+def _white_template(traces=("bar", "heatmap", "scatter", "scattergl")) -> go.layout.Template:
+    """plotly_white cut to the layout and the trace types these figures use: the same look, at a
+    fraction of the cost per figure (plotly copies and validates the whole template into every figure,
+    and every figure's JSON carries it to the browser)."""
+    white = pio.templates["plotly_white"]
+    unused = {"geo", "scene", "polar", "ternary", "mapbox", "shapedefaults"}
+    layout = {k: v for k, v in white.layout.to_plotly_json().items() if k not in unused}
+    return go.layout.Template(layout=layout, data={t: getattr(white.data, t) for t in traces})
+
+
+TEMPLATE = _white_template()
+# The app's process draws these figures only: new figures start from TEMPLATE (plotly copies its default
+# template into every figure without validating it; setting one per figure would validate it each time).
+pio.templates.default = TEMPLATE
+
+
 def _layout(fig: go.Figure, title: str, height: int = 320, **kw) -> go.Figure:
     fig.update_layout(
         title=dict(text=title, x=0.01, font=dict(size=14)),
         height=height,
         margin=dict(l=56, r=16, t=48, b=40),
-        template="plotly_white",
         font=FONT,
         **kw,
     )
@@ -255,16 +271,19 @@ def importance_plot(trace, step: int, span: Span = None, top_k: int = 5, max_poi
         return empty_figure("Importance", "No pruning layers in this run (baseline): nothing was scored.")
     shown = layers[:MAX_PANELS]
     fig = make_subplots(rows=len(shown), cols=1, shared_xaxes=True, vertical_spacing=0.08)
-    for row, layer in enumerate(shown, 1):
-        _importance_row(fig, trace, s, layer, keep.get(layer, 1.0), row, top_k, max_points)
     span = clamp_span(trace, span, step)
-    if span:
-        fig.add_vrect(x0=span[0] - 0.5, x1=span[1] - 0.5, fillcolor=SPAN_COLOR, opacity=0.18, line_width=0)
+    shapes, notes = [], []  # layout shapes and annotations, set at once (plotly's add_* copy them all)
+    for row, layer in enumerate(shown, 1):
+        x, y = _axes(row)
+        _importance_row(fig, trace, s, layer, keep.get(layer, 1.0), row, top_k, max_points, shapes, notes)
+        if span:
+            shapes.append(dict(type="rect", xref=x, yref=f"{y} domain", x0=span[0] - 0.5, x1=span[1] - 0.5,
+                               y0=0, y1=1, fillcolor=SPAN_COLOR, opacity=0.18, line_width=0))  # fmt: skip
     what = "prefill" if step == 0 else f"decode step {step}"
     title = f"Importance at {what}: attention from the last token, per pruning layer"
     if len(shown) < len(layers):
         title += f" (first {len(shown)} of {len(layers)} pruning layers)"
-    _layout(fig, title, height=170 + 180 * len(shown))
+    _layout(fig, title, height=170 + 180 * len(shown), shapes=shapes, annotations=notes)
     fig.update_layout(
         showlegend=True, legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1, xanchor="right")
     )
@@ -272,7 +291,13 @@ def importance_plot(trace, step: int, span: Span = None, top_k: int = 5, max_poi
     return fig
 
 
-def _importance_row(fig, trace, s, layer, keep, row, top_k, max_points):
+def _axes(row: int) -> tuple[str, str]:
+    """The x and y axis names of a subplot row: x, y for the first; x2, y2 for the second; ..."""
+    n = "" if row == 1 else str(row)
+    return f"x{n}", f"y{n}"
+
+
+def _importance_row(fig, trace, s, layer, keep, row, top_k, max_points, shapes, notes):
     sc = s.scores[layer]
     pos = np.flatnonzero(~np.isnan(sc))
     entering = pos.size
@@ -288,17 +313,17 @@ def _importance_row(fig, trace, s, layer, keep, row, top_k, max_points):
             legendgroup=name, showlegend=row == 1, text=[token_label(trace.tokens[i], 20) for i in p],
             hovertemplate="pos %{x} %{text}<br>score %{y:.3g}<extra>" + name + "</extra>", row=row, col=1,
         )  # fmt: skip
+    x, y = _axes(row)
     if not math.isnan(cut):
-        fig.add_hline(
-            y=max(cut, 1e-12), line=dict(color=SPAN_COLOR, dash="dash", width=1), row=row, col=1,
-            annotation=dict(text=f"threshold: top {keep:.0%} of {entering} entering kept", font=dict(size=10),
-                            xanchor="right", x=1, bgcolor="rgba(255,255,255,0.7)"),
-        )  # fmt: skip
+        line = max(cut, 1e-12)  # shapes on a log axis take data values, annotations their log10
+        shapes.append(dict(type="line", xref=f"{x} domain", yref=y, x0=0, x1=1, y0=line, y1=line,
+                           line=dict(color=SPAN_COLOR, dash="dash", width=1)))  # fmt: skip
+        notes.append(dict(text=f"threshold: top {keep:.0%} of {entering} entering kept", font=dict(size=10),
+                          xref=f"{x} domain", x=1, xanchor="right", yref=y, y=math.log10(line), yanchor="bottom",
+                          showarrow=False, bgcolor="rgba(255,255,255,0.7)"))  # fmt: skip
     for i in pos[np.argsort(-sc[pos], kind="stable")][:top_k]:
-        fig.add_annotation(
-            x=int(i), y=math.log10(max(sc[i], 1e-12)), text=token_label(trace.tokens[i], 12), showarrow=False,
-            yshift=9, font=dict(size=10, color="#333"), row=row, col=1,
-        )  # fmt: skip
+        notes.append(dict(x=int(i), y=math.log10(max(sc[i], 1e-12)), xref=x, yref=y, text=token_label(trace.tokens[i], 12),
+                          showarrow=False, yshift=9, font=dict(size=10, color="#333")))  # fmt: skip
     fig.update_yaxes(type="log", exponentformat="power", title=f"layer {layer}", row=row, col=1)
 
 

@@ -75,9 +75,9 @@ def prune_exports(folder: Path, keep: int = EXPORTS_KEPT, max_age_s: float = EXP
 # --- export ---------------------------------------------------------------------------------------
 
 
-def export_dict(view: RunView, notes: tuple[str, ...] = ()) -> dict:
+def export_dict(view: RunView, notes: tuple[str, ...] = (), steps: bool = True) -> dict:
     """The file's content: the trace, and the explorer section (comparison, example, answer, scan)."""
-    data = view.trace.to_dict()
+    data = view.trace.to_dict(steps=steps)
     data["explorer"] = {
         "comparison": view.comparison.to_dict() if view.comparison is not None else None,
         "example": view.example.name if view.example else None,
@@ -90,28 +90,43 @@ def export_dict(view: RunView, notes: tuple[str, ...] = ()) -> dict:
 
 def export_text(view: RunView, limit: int = EXPORT_BYTES) -> str:
     """JSON of the view within `limit` bytes. Scores are most of a long run's file: if it is too large,
-    keep them at prefill, the divergence step and every k-th step (k = 2, 4, ...), and say so."""
-    n = view.trace.num_steps
-    with_scores = [_dumps(s.to_dict()) for s in view.trace.steps]  # ASCII JSON: characters = bytes
-    without = [_dumps({**s.to_dict(), "scores": {}}) for s in view.trace.steps]
-    k, keep = 1, set(range(n))
-    head = _dumps({k_: v for k_, v in export_dict(view).items() if k_ != "steps"})
-    while (
-        len(head) + sum(len(with_scores[i] if i in keep else without[i]) + 1 for i in range(n)) + 16 > limit
-    ):
-        if k > n:
-            raise ValueError(
-                f"this run's trace is over {limit // 2**20} MB even without scores: not exported"
-            )
-        k *= 2
-        keep = {0, *range(0, n, k)} | ({view.divergence} if view.divergence is not None else set())
-    notes = ()
-    if k > 1:
+    keep them at prefill, the divergence step and every k-th step (k = 2, 4, ...), and say so.
+
+    The smallest k that fits is searched from the coarsest down, and a step's scores are written only
+    when a candidate keeps them: the work is bounded by the limit, not by the size of the run."""
+    steps = view.trace.steps
+    n = len(steps)
+    # each step as ASCII JSON (characters = bytes) without its scores, which go last: {...,"scores":S}
+    bare = [_dumps({k: v for k, v in s.to_dict(scores=False).items() if k != "scores"})[:-1] for s in steps]
+    scores: dict[int, str] = {}  # step -> its scores table as JSON, written when a candidate keeps it
+
+    def kept(k: int) -> set[int]:
+        return {0, *range(0, n, k)} | ({view.divergence} if view.divergence is not None else set())
+
+    def notes(keep: set[int]) -> tuple[str, ...]:
+        if len(keep) == n:
+            return ()
         shown = ", ".join(map(str, sorted(keep)[:12])) + ("…" if len(keep) > 12 else "")
-        notes = (f"importance scores kept at {len(keep)} of {n} steps ({shown}) to keep the file loadable",)
-    head = _dumps({k_: v for k_, v in export_dict(view, notes).items() if k_ != "steps"})
-    steps = ",".join(with_scores[i] if i in keep else without[i] for i in range(n))
-    return head[:-1] + ',"steps":[' + steps + "]}"
+        return (f"importance scores kept at {len(keep)} of {n} steps ({shown}) to keep the file loadable",)
+
+    def text(keep: set[int]) -> str:
+        for i in keep - scores.keys():
+            scores[i] = _dumps(steps[i].scores_dict())
+        body = ",".join(f'{bare[i]},"scores":{scores[i] if i in keep else "{}"}}}' for i in range(n))
+        return _dumps(export_dict(view, notes(keep), steps=False))[:-1] + ',"steps":[' + body + "]}"
+
+    ks = [1]
+    while ks[-1] <= n:
+        ks.append(ks[-1] * 2)
+    best = None
+    for k in reversed(ks):  # coarsest first; each finer candidate keeps a superset of steps
+        candidate = text(kept(k))
+        if len(candidate) > limit:
+            break
+        best = candidate
+    if best is None:
+        raise ValueError(f"this run's trace is over {limit // 2**20} MB even without scores: not exported")
+    return best
 
 
 def _dumps(data: dict) -> str:

@@ -53,21 +53,29 @@ class StepTrace:
         """Positions selected at `layer` in this step."""
         return np.flatnonzero(self.depth > layer)
 
-    def to_dict(self) -> dict:
-        def scores_list(a):
-            return [None if math.isnan(v) else v for v in a.tolist()]
-
+    def to_dict(self, scores: bool = True) -> dict:
+        """JSON-ready; NaN scores (not selected) become null. `scores=False`: an empty scores table."""
         return {
             "step": self.step,
             "token_id": self.token_id,
             "depth": self.depth.tolist(),
-            "scores": {str(k): scores_list(v) for k, v in self.scores.items()},
+            "scores": self.scores_dict() if scores else {},
             "computed": {str(k): v.tolist() for k, v in self.computed.items()},
             "revived": {str(k): v.tolist() for k, v in self.revived.items()},
             "kv_len": self.kv_len.tolist(),
             "aux_len": self.aux_len.tolist(),
             "seconds": self.seconds,
         }
+
+    def scores_dict(self) -> dict[str, list]:
+        """The scores table as JSON-ready lists, null where a token was not selected (NaN)."""
+        out = {}
+        for layer, a in self.scores.items():
+            values = a.tolist()
+            for i in np.flatnonzero(np.isnan(a)).tolist():
+                values[i] = None
+            out[str(layer)] = values
+        return out
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "step") -> StepTrace:
@@ -146,7 +154,8 @@ class Trace:
     config_name: str = "custom"
     config_label: str = ""  # LazyConfig.label: the preset, or what a custom config changed
 
-    def to_dict(self) -> dict:
+    def to_dict(self, steps: bool = True) -> dict:
+        """JSON-ready. `steps=False` leaves the steps out (for writers that add them themselves)."""
         return {
             "version": TRACE_VERSION,
             "num_layers": self.num_layers,
@@ -158,7 +167,7 @@ class Trace:
             "model": self.model,
             "config_name": self.config_name,
             "config_label": self.config_label,
-            "steps": [s.to_dict() for s in self.steps],
+            **({"steps": [s.to_dict() for s in self.steps]} if steps else {}),
         }
 
     def to_json(self) -> str:

@@ -72,12 +72,10 @@ def embedded_lm():
 
 
 @pytest.fixture(scope="session")
-def embedded_tokenizer():
-    from transformers import AutoTokenizer
-
-    from lazyllm.model import EMBEDDED_FILE, embedded_model_path
-
-    return AutoTokenizer.from_pretrained(str(embedded_model_path()), gguf_file=EMBEDDED_FILE)
+def embedded_tokenizer(embedded_lm):
+    """The embedded model's tokenizer (read from the model cache once the GGUF was converted: parsing
+    the GGUF again costs seconds per worker)."""
+    return embedded_lm.tokenizer
 
 
 @pytest.fixture(scope="session")
@@ -96,19 +94,38 @@ def tiny_app_lm(tiny_model_folder):
     return load_model(str(tiny_model_folder))
 
 
-# pytest-xdist (`make test` runs `-n 2 --dist loadgroup`): the end-to-end files that share a launched
-# server run on one worker, so each server starts once; every other test is spread over both workers.
+# pytest-xdist (`make test` runs `-n 2`): the end-to-end files that share a launched server form one
+# work unit, so each server starts once, on one worker; the units start longest first and every other
+# test is its own unit, spread over both workers. (xdist's own `--dist loadgroup` cannot be used: it
+# groups by a suffix it writes into `item._nodeid`, which pytest 9 no longer reads.)
 E2E_GROUPS = {
     "test_robustness_app.py": "shared-server",
     "test_attacks_issue11.py": "shared-server",
     "test_load.py": "shared-server",
+    "test_attacks_memory.py": "shared-server",
     "test_app_client.py": "launched-app",
     "test_browser.py": "launched-app",
 }
 
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        path = item.path
-        if path.parent.name == "e2e":
-            item.add_marker(pytest.mark.xdist_group(E2E_GROUPS.get(path.name, path.stem)))
+def work_unit(nodeid: str) -> str:
+    """The unit of work a test belongs to: its e2e group, its e2e file, or the test alone."""
+    path = nodeid.split("::")[0]
+    if "/e2e/" not in f"/{path}":
+        return nodeid
+    name = path.rsplit("/", 1)[-1]
+    return E2E_GROUPS.get(name, name)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") not in ("load", "loadgroup"):
+        return None  # another mode asked for by name: xdist's own
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByWorkUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = True  # units with the most tests (the e2e groups) go out first
+    return ByWorkUnit(config, log)

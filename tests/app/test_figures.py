@@ -256,3 +256,14 @@ def test_walkthrough_pages_use_the_run(trace, comparison, with_comparison):
     once = walkthrough.render(view, 6)["walk_md"]
     assert "never exceed" in once and "can never cost more" not in once
     assert ("Decode took" in once) == with_comparison
+
+
+def test_importance_threshold_label_sits_on_its_line(trace):
+    """On a log axis plotly places shapes at data values but annotations at their log10: each panel's
+    threshold label is at the height of its dashed line (it used to sit at 10**threshold, the top)."""
+    fig = F.importance_plot(trace, 0)
+    lines = {s.yref: s.y0 for s in fig.layout.shapes if s.type == "line"}
+    labels = {a.yref: a.y for a in fig.layout.annotations if a.text.startswith("threshold")}
+    assert lines and set(labels) == set(lines)
+    for yref, y in lines.items():
+        assert labels[yref] == pytest.approx(np.log10(y))

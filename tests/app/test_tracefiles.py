@@ -79,6 +79,22 @@ def test_the_largest_run_the_limits_allow_exports_and_loads_back(tmp_path):
     assert kept[0] == 0 and len(kept) < 129
 
 
+def test_an_export_writes_only_the_scores_it_may_keep(monkeypatch):
+    """The thinning search goes from the coarsest candidate down: scores are serialized for the steps
+    the kept candidate and the first one too large keep, not for every step of the run."""
+    from lazyllm.trace import StepTrace
+
+    trace = wide_trace(30, 2048, steps=65, pruning_layers=28)
+    written = []
+    real = StepTrace.scores_dict
+    monkeypatch.setattr(StepTrace, "scores_dict", lambda self: written.append(self.step) or real(self))
+    text = export_text(RunView(trace, "run", None), limit=4 * 2**20)
+    kept = [t for t, s in enumerate(json.loads(text)["steps"]) if s["scores"]]
+    assert 1 < len(kept) < 65 and set(kept) <= set(written)
+    assert len(set(written)) == len(written)  # each step's scores written once
+    assert len(written) <= 2 * len(kept) + 1 < 65
+
+
 def test_a_trace_bomb_is_refused_before_any_figure(tmp_path):
     L, P = 4000, 1200  # the 43 KB file of the issue: 4000 layers x 1200 tokens of figures
     bomb = {"version": 1, "num_layers": L, "prompt_len": P, "tokens": ["t"] * P, "schedule": [], "steps": [{

@@ -17,6 +17,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 DIVERGING = (
     "Harbour notes (the answer changes)"  # assets/examples: default's answer differs from the baseline's
 )
+BOAT = "The boat is red and the dock is long. " * 12 + "What colour is the boat?"  # ~130 tokens
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
@@ -59,6 +60,14 @@ def open_page(browser, width=1400, height=1000):
     return page
 
 
+@pytest.fixture(scope="module")
+def page(browser):
+    """One desktop page for the tests that set their own inputs (each page load costs seconds of CPU)."""
+    p = open_page(browser)
+    yield p
+    p.close()
+
+
 def table_rows(page, elem_id: str) -> list[list[str]]:
     """The body rows (cell texts) of a gr.Dataframe as drawn (Gradio draws a virtual table)."""
     return page.evaluate(
@@ -90,12 +99,13 @@ def run_button(page, elem_id: str) -> str:
     return wait_done(page)
 
 
-def test_a_prompt_pasted_the_instant_the_page_shows_is_kept_and_is_what_runs(browser):
-    page = open_page(browser)
+def test_a_prompt_pasted_the_instant_the_page_shows_is_kept_and_is_what_runs(page):
+    """The first test on the module's page: it pastes while the page has only just been opened."""
     box = page.wait_for_selector("#lz-prompt textarea", state="attached", timeout=60_000)
     mine = "Zanzibar quokka notes: the vault code is 90417. " * 3 + "What is the vault code?"
     box.fill(mine)  # at once, while the page may still be starting
-    page.wait_for_timeout(10_000)
+    page.wait_for_selector("#lz-survival-plot .js-plotly-plot", timeout=60_000)  # the start-up view drawn
+    page.wait_for_timeout(2_000)
     assert page.input_value("#lz-prompt textarea") == mine, "start-up overwrote the visitor's prompt"
     page.click("#lz-intro")  # the visitor moves on (the prompt box loses focus)
     page.wait_for_function("document.querySelector('#lz-example input').value === 'custom'", timeout=10_000)
@@ -105,19 +115,15 @@ def test_a_prompt_pasted_the_instant_the_page_shows_is_kept_and_is_what_runs(bro
     open_tab(page, "Importance")
     assert "quokka" in page.inner_text("#lz-prompt-html")  # the run ran the visitor's text
     assert not page.errors, page.errors
-    page.close()
 
 
-def test_the_label_on_screen_is_the_config_that_ran_for_every_preset(browser):
+def test_the_label_on_screen_is_the_config_that_ran_for_every_preset(page):
     """Pick each preset (the schedule table fills in), Run: the source line, read from the run's trace,
     names the preset and its own scoring (question: window 16), never `custom`."""
     from lazyllm import PRESETS, LazyConfig
 
-    page = open_page(browser)
-    page.locator("#lz-prompt textarea").fill(
-        "The boat is red and the dock is long. " * 12 + "What colour is the boat?"
-    )
-    page.locator("#lz-max-new input[type=number]").fill("2")
+    page.locator("#lz-prompt textarea").fill(BOAT)
+    page.locator("#lz-max-new input[type=number]").fill("1")
     page.locator("#lz-max-new input[type=number]").press("Enter")
     for name in PRESETS:
         page.locator("#lz-preset input").click()
@@ -131,21 +137,20 @@ def test_the_label_on_screen_is_the_config_that_ran_for_every_preset(browser):
         sched = ", ".join(f"{layer}:{k:g}" for layer, k in cfg.schedule) or "none"
         assert f"schedule {sched}" in source
     assert not page.errors, page.errors
-    page.close()
 
 
 @pytest.fixture(scope="module")
-def diverged(browser):
+def diverged(page):
     """The committed prompt whose answer pruning too early changes: picking it selects `paper` (prune
-    after ~30% of the depth), which the example is about; run once."""
-    page = open_page(browser)
+    after ~30% of the depth), which the example is about; run once (on the module's page)."""
+    page.locator("#lz-max-new input[type=number]").fill("16")  # the whole answer (the server's limit)
+    page.locator("#lz-max-new input[type=number]").press("Enter")
     page.locator("#lz-example input").click()
     page.get_by_role("option", name=DIVERGING).click()
     page.wait_for_function("document.querySelector('#lz-prompt textarea').value.includes('harbour')")
     page.wait_for_function("document.querySelector('#lz-preset input').value === 'paper'")
     assert "Done" in run_button(page, "lz-run")
-    yield page
-    page.close()
+    return page
 
 
 def test_the_verdict_says_where_and_how_the_answer_changed(diverged):
@@ -202,18 +207,6 @@ def test_a_click_on_the_fidelity_chart_opens_that_step(diverged):
     )
 
 
-def test_strategies_and_sweep(diverged):
-    open_tab(diverged, "Strategies")
-    assert "Done" in run_button(diverged, "lz-compare")
-    runs = [r[0] for r in table_rows(diverged, "lz-table")]
-    assert runs == ["baseline", "lazy", "static", "random"], runs
-    assert plot(diverged, "lz-table-plot")["points"] >= 3
-    assert "Done" in run_button(diverged, "lz-sweep")
-    assert len(table_rows(diverged, "lz-table")) == 6
-    assert "sweep" in plot(diverged, "lz-table-plot")["title"].lower()
-    assert not diverged.errors, diverged.errors
-
-
 def test_editing_the_prompt_makes_the_example_custom(diverged):
     diverged.locator("#lz-prompt textarea").press("End")
     diverged.locator("#lz-prompt textarea").type(" Thanks.")
@@ -222,12 +215,29 @@ def test_editing_the_prompt_makes_the_example_custom(diverged):
     )
 
 
-@pytest.mark.parametrize("size", [(1280, 800), (390, 844)])
-def test_the_walkthrough_reads_without_clipping(browser, size):
-    page = open_page(browser, *size)
-    page.wait_for_selector("#lz-survival-plot .js-plotly-plot", timeout=60_000)
+def test_strategies_and_sweep(page):
+    """On a short prompt of the visitor's (each strategy and sweep point is a real run of the model)."""
+    page.locator("#lz-prompt textarea").fill(BOAT)
+    page.locator("#lz-max-new input[type=number]").fill("2")
+    page.locator("#lz-max-new input[type=number]").press("Enter")
+    open_tab(page, "Strategies")
+    assert "Done" in run_button(page, "lz-compare")
+    runs = [r[0] for r in table_rows(page, "lz-table")]
+    assert runs == ["baseline", "lazy", "static", "random"], runs
+    assert plot(page, "lz-table-plot")["points"] >= 3
+    assert "Done" in run_button(page, "lz-sweep")
+    assert len(table_rows(page, "lz-table")) == 6
+    assert "sweep" in plot(page, "lz-table-plot")["title"].lower()
+    assert not page.errors, page.errors
+
+
+def walk_through(page, width: int) -> None:
+    """Turn every page of the walkthrough: none clips its text; at phone width nothing scrolls sideways."""
+    page.wait_for_selector("#lz-survival-plot .js-plotly-plot", state="attached", timeout=60_000)
     open_tab(page, "Walkthrough")
-    assert page.locator("#lz-back").is_disabled()
+    page.wait_for_function("document.querySelector('#lz-walk-nav').innerText.includes(' of ')")
+    while not page.locator("#lz-back").is_disabled():  # a page used before may show a later page
+        page.click("#lz-back")
     pages = int(page.inner_text("#lz-walk-nav").split(" of ")[1])
     for n in range(1, pages + 1):
         page.wait_for_function(f"document.querySelector('#lz-walk-nav').innerText.includes('Page {n} of')")
@@ -236,21 +246,32 @@ def test_the_walkthrough_reads_without_clipping(browser, size):
                 .filter(e => e.scrollHeight > e.clientHeight + 1 && getComputedStyle(e).overflowY !== 'visible')
                 .map(e => e.tagName + '.' + e.className)"""
         )
-        assert not clipped, f"page {n} at {size}: {clipped}"
+        assert not clipped, f"page {n} at width {width}: {clipped}"
         if n < pages:
             page.click("#lz-next")
     assert page.locator("#lz-next").is_disabled()
-    if size[0] < 500:
-        assert page.evaluate("document.documentElement.scrollWidth") <= size[0], "the page scrolls sideways"
+    if width < 500:
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, "the page scrolls sideways"
     assert not page.errors, page.errors
+
+
+def test_the_walkthrough_reads_without_clipping_on_a_desktop(page):
+    page.set_viewport_size({"width": 1280, "height": 800})
+    walk_through(page, 1280)
+
+
+def test_the_walkthrough_reads_without_clipping_on_a_phone(browser):
+    page = open_page(browser, 390, 844)  # loaded at phone width, as a phone would
+    walk_through(page, 390)
     page.close()
 
 
-def test_a_hostile_trace_runs_no_script(browser, tmp_path):
+def test_a_hostile_trace_runs_no_script(page, tmp_path):
     """Every string of a shared trace file is text: payloads in the model, config, strategy, tokens,
     texts and tables set no window property."""
     payload = '<img src=x onerror="window.pwned=1">'
-    good = json.loads(sorted((ROOT / "assets" / "traces").glob("*.json"))[0].read_text())
+    smallest = min((ROOT / "assets" / "traces").glob("*.json"), key=lambda p: p.stat().st_size)
+    good = json.loads(smallest.read_text())
     good.update(model=payload, strategy=payload, config_label=payload, variant=payload)
     good["tokens"] = [payload if i % 7 == 0 else t for i, t in enumerate(good["tokens"])]
     c = good["explorer"]["comparison"]
@@ -259,7 +280,6 @@ def test_a_hostile_trace_runs_no_script(browser, tmp_path):
     good["explorer"]["notes"] = [payload]
     path = tmp_path / "hostile.json"
     path.write_text(json.dumps(good))
-    page = open_page(browser)
     open_tab(page, "Trace files")
     page.locator("#lz-upload input[type=file]").set_input_files(str(path))
     page.wait_for_function(
@@ -270,4 +290,3 @@ def test_a_hostile_trace_runs_no_script(browser, tmp_path):
         page.wait_for_timeout(500)
     assert page.evaluate("window.pwned") is None
     assert payload in page.inner_text("#lz-source")  # shown as text
-    page.close()

@@ -4,8 +4,8 @@ trace files are refused with messages, and a model outside the allowlist is refu
 
 Complements tests/e2e/test_app_client.py (which tries the most common bad inputs on the default
 limits): here the deployment limits are set by environment variables and the rest of the catalogue
-is tried. The server (`shared_server`) is shared with tests/e2e/test_load.py and
-tests/e2e/test_attacks_issue11.py, which also use the helpers below (`call_event` calls any event the
+is tried. The server (`shared_server`) is shared with tests/e2e/test_load.py,
+tests/e2e/test_attacks_issue11.py and tests/e2e/test_attacks_memory.py, which also use the helpers below (`call_event` calls any event the
 way the browser does; `event_id` finds it by the component and trigger, as event ids change with the
 layout).
 """
@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MAX_NEW = 8  # LAZYLLM_MAX_NEW_TOKENS of the server below
 MAX_PROMPT = 9000  # LAZYLLM_MAX_PROMPT_TOKENS: above the model's 8192 context, so the runtime's check shows
 MAX_QUEUE = 8  # LAZYLLM_MAX_QUEUE: runs that may wait for the one run slot (LAZYLLM_CONCURRENCY=1)
+VIEW_MEMORY_MB = 64  # LAZYLLM_VIEW_MEMORY_MB: the views all sessions explore, together
 VALID = dict(prompt="What colour is the sky on a clear day? Answer in one word.", max_new_tokens=3)
 SAME = (  # what a run returns that does not depend on wall-clock time
     "baseline_text", "lazy_text", "compute_fraction", "prompt_tokens_used_fraction", "token_agreement",
@@ -259,6 +260,7 @@ def shared_server() -> AppServer:
         LAZYLLM_MAX_PROMPT_TOKENS=str(MAX_PROMPT),
         LAZYLLM_CONCURRENCY="1",
         LAZYLLM_MAX_QUEUE=str(MAX_QUEUE),
+        LAZYLLM_VIEW_MEMORY_MB=str(VIEW_MEMORY_MB),
     )
     atexit.register(srv.stop)
     return srv.start()

@@ -1,12 +1,12 @@
-"""Issue 11.4, memory that only grows: 100 page loads and 10 runs against the launched app, which keeps
-the state of at most 16 sessions (LAZYLLM_SESSIONS=16), so most loads go past that capacity.
+"""Issue 11.4, memory that only grows: 60 page loads and 6 runs against the launched app, which keeps
+the state of at most 8 sessions (LAZYLLM_SESSIONS=8), so most loads go past that capacity.
 
 A page load does to the server what a browser does: GET the page and /config, then fire events in a
 new session, so Gradio creates that session's state: the visitor picks an example, every 5th also
 turns the walkthrough's page, every 10th also moves the step slider. The runs are the UI's Run event (each exports its trace), with short prompts and
 1 new token (four prompts in turn, as visitors run the same examples: the baseline cache serves them).
 The first run (it loads the model) comes before the first 20 loads, so the baseline is the server as
-it serves; then the other runs go one after another while 80 more pages load, three at a time.
+it serves; then the other runs go one after another while 40 more pages load, three at a time.
 RSS after everything must be within 150 MB of RSS after the first 20 loads, and the export folder
 (Gradio's cache, GRADIO_TEMP_DIR/lazyllm-exports) holds one file per run, written once, nothing else
 copied. LAZYLLM_SOAK_REPORT=path writes the measured numbers as JSON.
@@ -28,7 +28,7 @@ from test_robustness_app import AppServer, PeakRSS, call_event, event_id, said, 
 
 pytestmark = pytest.mark.slow
 
-LOADS, RUNS = 100, 10
+LOADS, RUNS = 60, 6
 AT_ONCE = 3  # pages loading at the same time
 BOUND = 150 * 2**20
 PROMPTS = [f"Visitor {i} asks: what colour is the sky on a clear day? One word." for i in range(4)]
@@ -37,7 +37,7 @@ PROMPTS = [f"Visitor {i} asks: what colour is the sky on a clear day? One word."
 @pytest.fixture(scope="module")
 def soak(tmp_path_factory):
     cache = tmp_path_factory.mktemp("gradio-cache")
-    srv = AppServer(GRADIO_TEMP_DIR=str(cache), LAZYLLM_MAX_NEW_TOKENS="4", LAZYLLM_SESSIONS="16").start()
+    srv = AppServer(GRADIO_TEMP_DIR=str(cache), LAZYLLM_MAX_NEW_TOKENS="4", LAZYLLM_SESSIONS="8").start()
     yield srv, cache
     srv.stop()
 

@@ -24,9 +24,9 @@ def answers(lm, prompt, preset: str, max_new_tokens: int) -> str:
 
 
 def test_default_keeps_the_baselines_answers_on_hidden_fact_notes(embedded_lm):
-    """Three unseen test-split prompts (~1.5k tokens): wherever the baseline is right, `default` is."""
+    """Three unseen test-split prompts (~1k tokens): wherever the baseline is right, `default` is."""
     kept = 0
-    for ex in make_examples("notes", 1536, 3, split="test", start=20):
+    for ex in make_examples("notes", 1024, 3, split="test", start=20):
         base = ex.score(answers(embedded_lm, ex.prompt, "baseline", ex.max_new_tokens))
         mine = ex.score(answers(embedded_lm, ex.prompt, "default", ex.max_new_tokens))
         assert mine >= base, f"seed {ex.seed}: the baseline answered right and `default` did not"
