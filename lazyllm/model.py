@@ -7,6 +7,7 @@ and checks them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -151,16 +152,40 @@ def _write_cache(lm: LoadedModel, target: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _converting(cache: Path):
+    """Held while one process de-quantises the GGUF into `cache`: other processes starting at the same
+    time (test workers, app servers) wait for it and then read the cache, instead of each converting.
+    Without a usable lock (no fcntl, read-only folder) everyone just converts."""
+    try:
+        import fcntl
+
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(cache.parent / f".{cache.name}.lock", "w")  # noqa: SIM115 (closed below)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+    finally:
+        lock.close()  # releases the lock
+
+
 def _load_embedded(dtype, device) -> LoadedModel:
     """The embedded GGUF, de-quantised to fp32 once and then kept as safetensors (1 s loads, not 20 s)."""
     folder = embedded_model_path()
     if folder is not None:
         cache = embedded_cache_dir(folder / EMBEDDED_FILE)
+        if not (cache / "model.safetensors").is_file():
+            with _converting(cache):
+                if not (cache / "model.safetensors").is_file():  # nobody converted it while we waited
+                    lm = _load_pretrained(
+                        str(folder), EMBEDDED_NAME, torch.float32, device, gguf_file=EMBEDDED_FILE
+                    )
+                    _write_cache(lm, cache)
         if (cache / "model.safetensors").is_file():
             lm = _load_pretrained(str(cache), EMBEDDED_NAME, torch.float32, device)
-        else:
-            lm = _load_pretrained(str(folder), EMBEDDED_NAME, torch.float32, device, gguf_file=EMBEDDED_FILE)
-            _write_cache(lm, cache)
         return _finish(lm.model, lm.tokenizer, EMBEDDED_NAME, dtype=None if dtype == torch.float32 else dtype)
     try:
         return _load_pretrained(HUB_FALLBACK, HUB_FALLBACK, dtype, device)

@@ -105,6 +105,7 @@ E2E_GROUPS = {
     "test_attacks_memory.py": "shared-server",
     "test_app_client.py": "launched-app",
     "test_browser.py": "launched-app",
+    "test_soak.py": "launched-app",
 }
 
 

@@ -1,7 +1,8 @@
 """The launched app (`python app.py`) through gradio_client: the /run endpoint on the embedded model,
 errors that keep it serving, and several sessions at once.
 
-The server is started once per test session and shared with the other end-to-end tests (`launched_app`).
+The server is started once per test session and shared with tests/e2e/test_browser.py and
+tests/e2e/test_soak.py (`launched_app`; one pytest worker runs the three files in turn).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import atexit
 import functools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -39,6 +41,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# The launched app's GRADIO_TEMP_DIR, removed at exit after the server stops (atexit runs in reverse).
+GRADIO_CACHE = Path(tempfile.mkdtemp(prefix="lazyllm-gradio-")).resolve()
+atexit.register(shutil.rmtree, GRADIO_CACHE, True)
+SESSIONS = 8  # its LAZYLLM_SESSIONS: the soak (tests/e2e/test_soak.py) loads pages well past it
+
+
 @functools.cache
 def launched_app() -> tuple[str, int]:
     """Start `python app.py` on a free port (once per test session); return (url, pid)."""
@@ -48,9 +56,11 @@ def launched_app() -> tuple[str, int]:
         "GRADIO_SERVER_NAME": "127.0.0.1",
         "GRADIO_SERVER_PORT": str(port),
         "GRADIO_ANALYTICS_ENABLED": "False",
+        "GRADIO_TEMP_DIR": str(GRADIO_CACHE),
         "HF_HUB_OFFLINE": "1",
         "LAZYLLM_MAX_NEW_TOKENS": "16",
         "LAZYLLM_MAX_QUEUE": "8",
+        "LAZYLLM_SESSIONS": str(SESSIONS),
     }
     log = tempfile.NamedTemporaryFile("w+", prefix="lazyllm-app-", suffix=".log", delete=False)
     proc = subprocess.Popen(

@@ -102,7 +102,8 @@ def test_eight_sessions_at_once_each_get_their_own_result(server, embedded_lm):
     from gradio_client.exceptions import AppError
 
     t_start = time.monotonic()
-    clients = [Client(server.url, verbose=False) for _ in range(SESSIONS + 2)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:  # each Client fetches the app's config
+        clients = list(pool.map(lambda _: Client(server.url, verbose=False), range(SESSIONS + 2)))
     rss = PeakRSS(server.pid)  # from before the model loads (if it is not loaded yet) to the end
     warm = clients[0].submit(**session(0), api_name="/run").result(timeout=180)
     rss_loaded = psutil.Process(server.pid).memory_info().rss

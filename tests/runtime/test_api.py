@@ -146,3 +146,25 @@ def test_special_token_strings_in_text_stay_text(embedded_lm):
     assert encode_prompt(embedded_lm, normal) == list(expected)  # ordinary text: as transformers tokenizes it
     im_end = tok.convert_tokens_to_ids("<|im_end|>")
     assert encode_prompt(embedded_lm, [5, im_end, 6]) == [5, im_end, 6]  # token ids: the explicit opt-in
+
+
+def test_one_process_converts_the_embedded_gguf_while_others_wait(tmp_path):
+    """`_converting` is an exclusive lock beside the cache folder: a second loader waits for the first
+    (test workers and app servers starting at once used to de-quantise the GGUF each, ~50 s of CPU)."""
+    import threading
+
+    from lazyllm.model import _converting
+
+    cache = tmp_path / "smollm2-cache"
+    entered = threading.Event()
+
+    def second():
+        with _converting(cache):
+            entered.set()
+
+    with _converting(cache):
+        t = threading.Thread(target=second)
+        t.start()
+        assert not entered.wait(0.5), "a second loader got in while the first was converting"
+    assert entered.wait(10), "the second loader never got in after the first finished"
+    t.join(10)
