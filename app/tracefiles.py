@@ -96,37 +96,43 @@ def export_text(view: RunView, limit: int = EXPORT_BYTES) -> str:
     when a candidate keeps them: the work is bounded by the limit, not by the size of the run."""
     steps = view.trace.steps
     n = len(steps)
-    # each step as ASCII JSON (characters = bytes) without its scores, which go last: {...,"scores":S}
-    bare = [_dumps({k: v for k, v in s.to_dict(scores=False).items() if k != "scores"})[:-1] for s in steps]
+    # each step as ASCII JSON (characters = bytes) with its scores last, left open: {...,"scores":S}
+    bare = []
+    for s in steps:
+        d = s.to_dict(scores=False)
+        del d["scores"]
+        bare.append(_dumps(d)[:-1] + ',"scores":')
     scores: dict[int, str] = {}  # step -> its scores table as JSON, written when a candidate keeps it
 
     def kept(k: int) -> set[int]:
         return {0, *range(0, n, k)} | ({view.divergence} if view.divergence is not None else set())
 
-    def notes(keep: set[int]) -> tuple[str, ...]:
-        if len(keep) == n:
-            return ()
+    def head(keep: set[int]) -> str:
         shown = ", ".join(map(str, sorted(keep)[:12])) + ("…" if len(keep) > 12 else "")
-        return (f"importance scores kept at {len(keep)} of {n} steps ({shown}) to keep the file loadable",)
+        note = f"importance scores kept at {len(keep)} of {n} steps ({shown}) to keep the file loadable"
+        return _dumps(export_dict(view, () if len(keep) == n else (note,), steps=False))[:-1] + ',"steps":['
 
-    def text(keep: set[int]) -> str:
+    def size(keep: set[int]) -> int:  # len(text(keep)), without building it
         for i in keep - scores.keys():
             scores[i] = _dumps(steps[i].scores_dict())
-        body = ",".join(f'{bare[i]},"scores":{scores[i] if i in keep else "{}"}}}' for i in range(n))
-        return _dumps(export_dict(view, notes(keep), steps=False))[:-1] + ',"steps":[' + body + "]}"
+        empty = sum(map(len, bare)) + 3 * n + max(n - 1, 0)  # every step with "{}}" and the commas
+        return len(head(keep)) + empty + sum(len(scores[i]) - 2 for i in keep) + 2
+
+    def text(keep: set[int]) -> str:
+        body = ",".join(bare[i] + (scores[i] if i in keep else "{}") + "}" for i in range(n))
+        return head(keep) + body + "]}"
 
     ks = [1]
     while ks[-1] <= n:
         ks.append(ks[-1] * 2)
     best = None
     for k in reversed(ks):  # coarsest first; each finer candidate keeps a superset of steps
-        candidate = text(kept(k))
-        if len(candidate) > limit:
+        if size(kept(k)) > limit:
             break
-        best = candidate
+        best = kept(k)
     if best is None:
         raise ValueError(f"this run's trace is over {limit // 2**20} MB even without scores: not exported")
-    return best
+    return text(best)
 
 
 def _dumps(data: dict) -> str:

@@ -184,7 +184,7 @@ def _load_embedded(dtype, device) -> LoadedModel:
                         str(folder), EMBEDDED_NAME, torch.float32, device, gguf_file=EMBEDDED_FILE
                     )
                     _write_cache(lm, cache)
-        if (cache / "model.safetensors").is_file():
+        if (cache / "model.safetensors").is_file():  # every process loads the same bytes, also the converter
             lm = _load_pretrained(str(cache), EMBEDDED_NAME, torch.float32, device)
         return _finish(lm.model, lm.tokenizer, EMBEDDED_NAME, dtype=None if dtype == torch.float32 else dtype)
     try:
