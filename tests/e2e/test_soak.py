@@ -7,7 +7,7 @@ A page load does to the server what a browser does: GET the page and /config, th
 new session, so Gradio creates that session's state: the visitor picks an example, every 5th also
 turns the walkthrough's page, every 10th also moves the step slider. The runs are the UI's Run event (each exports its trace), with short prompts and
 1 new token (four prompts in turn, as visitors run the same examples: the baseline cache serves them).
-The first run (it loads the model) comes before the first 20 loads, so the baseline is the server as
+The first run (it loads the model if no test before did) comes before the first 20 loads, so the baseline is the server as
 it serves; then the other runs go one after another while 40 more pages load, three at a time.
 RSS after everything must be within 150 MB of RSS after the first 20 loads, and the export folder
 (Gradio's cache, GRADIO_TEMP_DIR/lazyllm-exports) holds one file per run, written once, nothing else
@@ -88,7 +88,7 @@ def test_page_loads_past_the_session_capacity_and_runs_keep_memory_and_exports_b
     visitor = Visitor(url)
     t0 = time.monotonic()
     rss = PeakRSS(pid, every_s=0.2)
-    exports = [visitor.run(0)]  # loads the model
+    exports = [visitor.run(0)]  # loads the model, if no test before did
     rss_model = proc.memory_info().rss
     samples: list[tuple[float, int]] = []
     with ThreadPoolExecutor(AT_ONCE + 1) as pool:  # the pages, and the runs one after another
