@@ -22,7 +22,7 @@ import numpy as np
 
 from app.state import Example, RunView, answer_kind
 from lazyllm import Comparison, Trace
-from lazyllm.trace import MAX_TRACE_BYTES
+from lazyllm.trace import MAX_TRACE_BYTES, parse_json_object
 
 log = logging.getLogger("lazyllm.app")
 
@@ -160,11 +160,10 @@ def load_trace_file(path, source: str | None = None, examples: dict[str, Example
     size = path.stat().st_size
     if size > MAX_TRACE_BYTES:
         raise ValueError(f"trace file too large: {size / 1e6:.1f} MB (limit {MAX_TRACE_BYTES / 1e6:.0f} MB)")
-    data = path.read_bytes()
-    trace = Trace.from_json(data)
+    data = parse_json_object(path.read_bytes())  # parsed once: the trace and the explorer section
+    trace = Trace.from_object(data)
     (budget or Budget()).check(trace)
-    extra = json.loads(data.decode("utf-8-sig")).get("explorer")
-    return _view(trace, extra, source or f"file {path.name}", examples or {})
+    return _view(trace, data.get("explorer"), source or f"file {path.name}", examples or {})
 
 
 def _view(trace: Trace, extra, source: str, examples: dict[str, Example]) -> RunView:

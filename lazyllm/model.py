@@ -172,6 +172,36 @@ def _converting(cache: Path):
         lock.close()  # releases the lock
 
 
+@contextlib.contextmanager
+def _gguf_read_once():
+    """While transformers converts the GGUF: one parse of the file, one tensor-name map per (arch, depth).
+
+    transformers parses the whole file (its 49k-token vocabulary, value by value) for the config, the
+    tokenizer and the weights, ~9 s of CPU each, and rebuilds gguf's tensor-name map for each of its
+    ~400 modules (~11 s). Both are pure functions of their arguments: kept for the conversion, the
+    converted weights are the same bytes, in less than half the time. The `gguf` module's attributes
+    are restored afterwards (transformers imports them inside its functions, at each call).
+    """
+    import functools
+
+    import gguf
+
+    real_reader, real_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    readers: dict = {}
+
+    def reader(path, mode="r"):
+        key = (os.fspath(path), mode)
+        if key not in readers:
+            readers[key] = real_reader(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader, gguf.get_tensor_name_map = reader, functools.cache(real_map)
+    try:
+        yield
+    finally:
+        gguf.GGUFReader, gguf.get_tensor_name_map = real_reader, real_map
+
+
 def _load_embedded(dtype, device) -> LoadedModel:
     """The embedded GGUF, de-quantised to fp32 once and then kept as safetensors (1 s loads, not 20 s)."""
     folder = embedded_model_path()
@@ -180,9 +210,10 @@ def _load_embedded(dtype, device) -> LoadedModel:
         if not (cache / "model.safetensors").is_file():
             with _converting(cache):
                 if not (cache / "model.safetensors").is_file():  # nobody converted it while we waited
-                    lm = _load_pretrained(
-                        str(folder), EMBEDDED_NAME, torch.float32, device, gguf_file=EMBEDDED_FILE
-                    )
+                    with _gguf_read_once():
+                        lm = _load_pretrained(
+                            str(folder), EMBEDDED_NAME, torch.float32, device, gguf_file=EMBEDDED_FILE
+                        )
                     _write_cache(lm, cache)
         if (cache / "model.safetensors").is_file():  # every process loads the same bytes, also the converter
             lm = _load_pretrained(str(cache), EMBEDDED_NAME, torch.float32, device)

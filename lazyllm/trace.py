@@ -203,23 +203,11 @@ class Trace:
     @classmethod
     def from_json(cls, text: str | bytes) -> Trace:
         """Parse and validate a trace; raises ValueError naming what is wrong."""
-        if isinstance(text, bytes):
-            if len(text) > MAX_TRACE_BYTES:
-                raise ValueError(f"trace file too large: {len(text)} bytes (limit {MAX_TRACE_BYTES})")
-            try:
-                text = text.decode("utf-8-sig")
-            except UnicodeDecodeError as e:
-                raise ValueError(f"trace file is not valid UTF-8: {e}") from None
-        if len(text) > MAX_TRACE_BYTES:
-            raise ValueError(f"trace file too large: {len(text)} characters (limit {MAX_TRACE_BYTES})")
-        try:
-            data = json.loads(text.lstrip("\ufeff"))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"trace file is not valid JSON: {e}") from None
-        except RecursionError:
-            raise ValueError("trace file is not valid JSON: nested too deeply") from None
-        if not isinstance(data, dict):
-            raise ValueError("trace file must hold a JSON object with num_layers, prompt_len, tokens, steps")
+        return cls.from_object(parse_json_object(text))
+
+    @classmethod
+    def from_object(cls, data: dict) -> Trace:
+        """A trace file's parsed JSON object (`parse_json_object`) -> Trace; ValueError names what is wrong."""
         try:
             return cls.from_dict(data)
         except KeyError as e:
@@ -277,3 +265,25 @@ class Trace:
         """int [steps]: prompt-token computations done up to and including each step."""
         per = [sum(int((v < self.prompt_len).sum()) for v in s.computed.values()) for s in self.steps]
         return np.cumsum(per)
+
+
+def parse_json_object(text: str | bytes) -> dict:
+    """A trace file's text (at most MAX_TRACE_BYTES, UTF-8, a BOM allowed) parsed once, as a JSON object."""
+    if isinstance(text, bytes):
+        if len(text) > MAX_TRACE_BYTES:
+            raise ValueError(f"trace file too large: {len(text)} bytes (limit {MAX_TRACE_BYTES})")
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"trace file is not valid UTF-8: {e}") from None
+    if len(text) > MAX_TRACE_BYTES:
+        raise ValueError(f"trace file too large: {len(text)} characters (limit {MAX_TRACE_BYTES})")
+    try:
+        data = json.loads(text.lstrip("\ufeff"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"trace file is not valid JSON: {e}") from None
+    except RecursionError:
+        raise ValueError("trace file is not valid JSON: nested too deeply") from None
+    if not isinstance(data, dict):
+        raise ValueError("trace file must hold a JSON object with num_layers, prompt_len, tokens, steps")
+    return data

@@ -137,7 +137,7 @@ def test_the_config_that_ran_is_the_presets(client, preset):
 
     if preset not in PRESETS:
         pytest.fail(f"preset {preset} is documented but missing")
-    out = run(client, preset=preset, max_new_tokens=2)
+    out = run(client, preset=preset, max_new_tokens=1)
     cfg = LazyConfig.preset(preset, num_layers=30)
     assert out["config"]["name"] == preset and out["config"]["label"] == preset
     assert out["config"]["schedule"] == [[layer, k] for layer, k in cfg.schedule]

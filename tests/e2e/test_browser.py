@@ -18,6 +18,7 @@ DIVERGING = (
     "Harbour notes (the answer changes)"  # assets/examples: default's answer differs from the baseline's
 )
 BOAT = "The boat is red and the dock is long. " * 12 + "What colour is the boat?"  # ~130 tokens
+SHORT = "The boat is red. What colour is the boat?"  # the labels need a run, not a long one
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
@@ -122,7 +123,7 @@ def test_the_label_on_screen_is_the_config_that_ran_for_every_preset(page):
     names the preset and its own scoring (question: window 16), never `custom`."""
     from lazyllm import PRESETS, LazyConfig
 
-    page.locator("#lz-prompt textarea").fill(BOAT)
+    page.locator("#lz-prompt textarea").fill(SHORT)
     page.locator("#lz-max-new input[type=number]").fill("1")
     page.locator("#lz-max-new input[type=number]").press("Enter")
     for name in PRESETS:
@@ -217,8 +218,8 @@ def test_editing_the_prompt_makes_the_example_custom(diverged):
 
 def test_strategies_and_sweep(page):
     """On a short prompt of the visitor's (each strategy and sweep point is a real run of the model)."""
-    page.locator("#lz-prompt textarea").fill(BOAT)
-    page.locator("#lz-max-new input[type=number]").fill("2")
+    page.locator("#lz-prompt textarea").fill(SHORT)
+    page.locator("#lz-max-new input[type=number]").fill("1")
     page.locator("#lz-max-new input[type=number]").press("Enter")
     open_tab(page, "Strategies")
     assert "Done" in run_button(page, "lz-compare")

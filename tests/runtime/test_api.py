@@ -168,3 +168,30 @@ def test_one_process_converts_the_embedded_gguf_while_others_wait(tmp_path):
         assert not entered.wait(0.5), "a second loader got in while the first was converting"
     assert entered.wait(10), "the second loader never got in after the first finished"
     t.join(10)
+
+
+def test_the_gguf_is_parsed_once_while_it_is_converted(tmp_path):
+    """`_gguf_read_once`: within it, every reader of one file is the same parse and each tensor-name map
+    is built once (transformers parses the file for the config, the tokenizer and the weights, and
+    builds the map for every module); outside it, gguf's own functions are back."""
+    import gguf
+    import numpy as np
+
+    from lazyllm.model import _gguf_read_once
+
+    path = tmp_path / "tiny.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_block_count(2)
+    writer.add_tensor("token_embd.weight", np.arange(12, dtype=np.float32).reshape(3, 4))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    real_reader, real_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    with _gguf_read_once():
+        first, again = gguf.GGUFReader(path), gguf.GGUFReader(str(path))
+        assert first is again and first.tensors[0].name == "token_embd.weight"
+        names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2)
+        assert gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2) is names
+    assert (gguf.GGUFReader, gguf.get_tensor_name_map) == (real_reader, real_map)
+    assert gguf.GGUFReader(path) is not first
