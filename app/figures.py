@@ -16,6 +16,7 @@ layer l+1.
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 from collections.abc import Sequence
@@ -66,7 +67,17 @@ def _layout(fig: go.Figure, title: str, height: int = 320, **kw) -> go.Figure:
     return fig
 
 
+def _two_axes() -> go.Figure:
+    """A figure with a second y axis on the right: make_subplots' secondary_y layout, built directly
+    (make_subplots costs ~45 ms a figure). Traces on the right axis take yaxis="y2"."""
+    return go.Figure(layout=dict(xaxis=dict(anchor="y", domain=[0.0, 0.94]), yaxis=dict(anchor="x", domain=[0.0, 1.0]),
+                                 yaxis2=dict(anchor="x", overlaying="y", side="right")))  # fmt: skip
+
+
+@functools.lru_cache(maxsize=256)
 def _message(title: str, message: str, color: str = "#666", height: int = 200) -> go.Figure:
+    """A figure with only a message, built once per text (a run marks eleven views pending; building
+    each costs ~15 ms of plotly's validation). Shared: callers return it as a view, never change it."""
     fig = go.Figure()
     fig.add_annotation(text=html.escape(message)[:300], showarrow=False, font=dict(color=color))
     fig.update_xaxes(visible=False)
@@ -335,14 +346,13 @@ def scan_plot(scan, schedule: Sequence = (), title: str = "Layer scan") -> go.Fi
     of its tokens (0% = most attended), the keep fraction, the attention share on the span."""
     L = len(scan.best)
     layers = np.arange(L)
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig = _two_axes()
     fig.add_scatter(x=layers, y=scan.worst * 100, name="worst token of the span", mode="lines",
-                    line=dict(color=SPAN_COLOR, width=1), secondary_y=False)  # fmt: skip
+                    line=dict(color=SPAN_COLOR, width=1))  # fmt: skip
     fig.add_scatter(x=layers, y=scan.best * 100, name="best token of the span", mode="lines", fill="tonexty",
-                    line=dict(color=SPAN_COLOR, width=2), fillcolor="rgba(213,94,0,0.15)",
-                    secondary_y=False)  # fmt: skip
+                    line=dict(color=SPAN_COLOR, width=2), fillcolor="rgba(213,94,0,0.15)")  # fmt: skip
     fig.add_bar(x=layers, y=scan.mass * 100, name="attention on the span (%)", marker_color=LAZY_COLOR,
-                opacity=0.35, secondary_y=True)  # fmt: skip
+                opacity=0.35, yaxis="y2")  # fmt: skip
     fig.add_hline(y=scan.keep_fraction * 100, line=dict(color="#333", dash="dash", width=1),
                   annotation=dict(text=f"keep {scan.keep_fraction:.0%}: above this line is pruned",
                                   font=dict(size=10), x=0, xanchor="left"))  # fmt: skip
@@ -355,8 +365,8 @@ def scan_plot(scan, schedule: Sequence = (), title: str = "Layer scan") -> go.Fi
         title += f" · the span never stays inside keep {scan.keep_fraction:.0%}"
     _layout(fig, title, height=340, legend=dict(orientation="h", y=-0.28))
     fig.update_xaxes(title="layer (grey lines: this run's pruning layers)")
-    fig.update_yaxes(title="percentile rank (0 = most attended)", range=[100, 0], secondary_y=False)
-    fig.update_yaxes(title="attention share (%)", rangemode="tozero", secondary_y=True, showgrid=False)
+    fig.update_layout(yaxis=dict(title="percentile rank (0 = most attended)", range=[100, 0]),
+                      yaxis2=dict(title="attention share (%)", rangemode="tozero", showgrid=False))  # fmt: skip
     return fig
 
 
@@ -581,22 +591,22 @@ def max_computations_per_cell(trace) -> int:
 def step_times_plot(c, revived: Sequence[int] = ()) -> go.Figure:
     """Where the time goes: the seconds of every step of both runs (prefill = step 0, log scale), and
     the token-layers each decode step revived from the Aux Cache (the work the prefill deferred)."""
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig = _two_axes()
     label = html.escape(str(c.config.get("label", "pruned")))[:80]
     for name, secs, color in (
         ("baseline", c.baseline_step_s, BASE_COLOR),
         (label, c.lazy_step_s, LAZY_COLOR),
     ):
         fig.add_scatter(x=list(range(len(secs))), y=list(secs), name=f"{name}: seconds per step",
-                        mode="lines+markers", line=dict(color=color), secondary_y=False)  # fmt: skip
+                        mode="lines+markers", line=dict(color=color))  # fmt: skip
     if any(revived):
         fig.add_bar(x=list(range(len(revived))), y=list(revived), name="token-layers revived",
-                    marker_color=STATE_COLORS[REVIVED], opacity=0.5, secondary_y=True)  # fmt: skip
+                    marker_color=STATE_COLORS[REVIVED], opacity=0.5, yaxis="y2")  # fmt: skip
     title = f"Time per step · TTFT {_x(c.ttft_speedup)} · whole generation {_x(c.generation_speedup)}"
     _layout(fig, title, height=300, legend=dict(orientation="h", y=-0.3))
     fig.update_xaxes(title="step (0 = prefill)")
-    fig.update_yaxes(title="seconds (log)", type="log", secondary_y=False)
-    fig.update_yaxes(title="revived", rangemode="tozero", secondary_y=True, showgrid=False)
+    fig.update_layout(yaxis=dict(title="seconds (log)", type="log"),
+                      yaxis2=dict(title="revived", rangemode="tozero", showgrid=False))  # fmt: skip
     return fig
 
 
@@ -613,10 +623,10 @@ def _x(ratio: float | None) -> str:
 def fidelity_plot(kl: Sequence[float], top1: Sequence[bool], divergence: int | None) -> go.Figure:
     """Teacher-forced fidelity per step: KL(baseline || pruned) and top-1 agreement on the same context."""
     steps = list(range(len(kl)))
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_bar(x=steps, y=list(kl), name="KL (nats)", marker_color=LAZY_COLOR, secondary_y=False)
+    fig = _two_axes()
+    fig.add_bar(x=steps, y=list(kl), name="KL (nats)", marker_color=LAZY_COLOR)
     fig.add_scatter(
-        x=steps, y=[1 if a else 0 for a in top1], name="top-1 agrees", mode="markers", secondary_y=True,
+        x=steps, y=[1 if a else 0 for a in top1], name="top-1 agrees", mode="markers", yaxis="y2",
         marker=dict(symbol=["circle" if a else "x" for a in top1], size=8, color=STATE_COLORS[REVIVED]),
     )  # fmt: skip
     if divergence is not None:
@@ -624,9 +634,9 @@ def fidelity_plot(kl: Sequence[float], top1: Sequence[bool], divergence: int | N
     where = f"texts diverge at step {divergence}" if divergence is not None else "identical texts"
     _layout(fig, f"Teacher-forced fidelity per step · {where} · click a step to open it", height=300,
             legend=dict(orientation="h", y=-0.3), hovermode="x")  # fmt: skip  # a click anywhere in a step's column
-    fig.update_yaxes(title="KL (nats)", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(
-        title="top-1", range=[-0.2, 1.2], tickvals=[0, 1], ticktext=["no", "yes"], secondary_y=True
+    fig.update_layout(
+        yaxis=dict(title="KL (nats)", rangemode="tozero"),
+        yaxis2=dict(title="top-1", range=[-0.2, 1.2], tickvals=[0, 1], ticktext=["no", "yes"]),
     )
     fig.update_xaxes(title="step (0 = prefill)")
     return fig

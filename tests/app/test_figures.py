@@ -231,6 +231,14 @@ def test_error_figure_says_what_failed():
     assert "could not draw" in fig.layout.title.text and "&lt;bad&gt;" in fig.layout.annotations[0].text
 
 
+def test_message_figures_are_built_once_per_text():
+    """Pending and empty views are the same figure for the same text (each run marks eleven pending)."""
+    assert F.pending_figure("Token survival") is F.pending_figure("Token survival")
+    assert F.pending_figure("Fidelity") is not F.pending_figure("Token survival")
+    fig = F.pending_figure("Fidelity")
+    assert fig.layout.title.text == "Fidelity" and "Pending" in fig.layout.annotations[0].text
+
+
 def test_text_and_metrics_html_define_their_numbers(comparison):
     out = M.text_html(["a", " <b>", " c"], 1, "lazy")
     assert '<mark class="lz-div"' in out and "&lt;b&gt;" in out and out.index("mark") > out.index(">a<")

@@ -23,15 +23,15 @@ def answers(lm, prompt, preset: str, max_new_tokens: int) -> str:
     return generate(lm, [{"role": "user", "content": prompt}], cfg, max_new_tokens=max_new_tokens).text
 
 
-def test_default_keeps_the_baselines_answers_on_hidden_fact_notes(embedded_lm):
-    """Three unseen test-split prompts (~1k tokens): wherever the baseline is right, `default` is."""
-    kept = 0
-    for ex in make_examples("notes", 1024, 3, split="test", start=20):
-        base = ex.score(answers(embedded_lm, ex.prompt, "baseline", ex.max_new_tokens))
-        mine = ex.score(answers(embedded_lm, ex.prompt, "default", ex.max_new_tokens))
-        assert mine >= base, f"seed {ex.seed}: the baseline answered right and `default` did not"
-        kept += base
-    assert kept >= 2, "the baseline should answer most of these (else the test shows nothing)"
+@pytest.mark.parametrize("start", [20, 21, 22])
+def test_default_keeps_the_baselines_answers_on_hidden_fact_notes(embedded_lm, start):
+    """Unseen test-split prompts (~1k tokens), one test each (so test workers share them): the baseline
+    answers each, and so does `default`."""
+    (ex,) = make_examples("notes", 1024, 1, split="test", start=start)
+    base = ex.score(answers(embedded_lm, ex.prompt, "baseline", ex.max_new_tokens))
+    assert base == 1, f"seed {ex.seed}: the baseline should answer it (else the test shows nothing)"
+    mine = ex.score(answers(embedded_lm, ex.prompt, "default", ex.max_new_tokens))
+    assert mine == 1, f"seed {ex.seed}: the baseline answered right and `default` did not"
 
 
 def test_the_lesson_example_is_lost_by_early_pruning_and_kept_by_default(embedded_lm):
