@@ -112,10 +112,11 @@ def export_text(view: RunView, limit: int = EXPORT_BYTES) -> str:
         note = f"importance scores kept at {len(keep)} of {n} steps ({shown}) to keep the file loadable"
         return _dumps(export_dict(view, () if len(keep) == n else (note,), steps=False))[:-1] + ',"steps":['
 
+    empty = sum(map(len, bare)) + 3 * n + max(n - 1, 0)  # every step with "{}}" and the commas
+
     def size(keep: set[int]) -> int:  # len(text(keep)), without building it
         for i in keep - scores.keys():
             scores[i] = _dumps(steps[i].scores_dict())
-        empty = sum(map(len, bare)) + 3 * n + max(n - 1, 0)  # every step with "{}}" and the commas
         return len(head(keep)) + empty + sum(len(scores[i]) - 2 for i in keep) + 2
 
     def text(keep: set[int]) -> str:

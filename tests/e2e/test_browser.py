@@ -94,6 +94,11 @@ def wait_done(page, timeout=300_000) -> str:
     return page.inner_text("#lz-status")
 
 
+def set_max_new(page, n: int) -> None:
+    page.locator("#lz-max-new input[type=number]").fill(str(n))
+    page.locator("#lz-max-new input[type=number]").press("Enter")
+
+
 def run_button(page, elem_id: str) -> str:
     page.click(f"#{elem_id}")
     page.wait_for_selector("#lz-status [data-kind=run]", timeout=60_000)
@@ -110,8 +115,7 @@ def test_a_prompt_pasted_the_instant_the_page_shows_is_kept_and_is_what_runs(pag
     assert page.input_value("#lz-prompt textarea") == mine, "start-up overwrote the visitor's prompt"
     page.click("#lz-intro")  # the visitor moves on (the prompt box loses focus)
     page.wait_for_function("document.querySelector('#lz-example input').value === 'custom'", timeout=10_000)
-    page.locator("#lz-max-new input[type=number]").fill("3")
-    page.locator("#lz-max-new input[type=number]").press("Enter")
+    set_max_new(page, 3)
     assert "Done" in run_button(page, "lz-run")
     open_tab(page, "Importance")
     assert "quokka" in page.inner_text("#lz-prompt-html")  # the run ran the visitor's text
@@ -124,8 +128,7 @@ def test_the_label_on_screen_is_the_config_that_ran_for_every_preset(page):
     from lazyllm import PRESETS, LazyConfig
 
     page.locator("#lz-prompt textarea").fill(SHORT)
-    page.locator("#lz-max-new input[type=number]").fill("1")
-    page.locator("#lz-max-new input[type=number]").press("Enter")
+    set_max_new(page, 1)
     for name in PRESETS:
         page.locator("#lz-preset input").click()
         page.get_by_role("option", name=name, exact=True).click()
@@ -144,8 +147,7 @@ def test_the_label_on_screen_is_the_config_that_ran_for_every_preset(page):
 def diverged(page):
     """The committed prompt whose answer pruning too early changes: picking it selects `paper` (prune
     after ~30% of the depth), which the example is about; run once (on the module's page)."""
-    page.locator("#lz-max-new input[type=number]").fill("16")  # the whole answer (the server's limit)
-    page.locator("#lz-max-new input[type=number]").press("Enter")
+    set_max_new(page, 16)  # the whole answer (the server's limit)
     page.locator("#lz-example input").click()
     page.get_by_role("option", name=DIVERGING).click()
     page.wait_for_function("document.querySelector('#lz-prompt textarea').value.includes('harbour')")
@@ -218,9 +220,8 @@ def test_editing_the_prompt_makes_the_example_custom(diverged):
 
 def test_strategies_and_sweep(page):
     """On a short prompt of the visitor's (each strategy and sweep point is a real run of the model)."""
-    page.locator("#lz-prompt textarea").fill(SHORT)
-    page.locator("#lz-max-new input[type=number]").fill("1")
-    page.locator("#lz-max-new input[type=number]").press("Enter")
+    page.locator("#lz-prompt textarea").fill(BOAT)
+    set_max_new(page, 1)
     open_tab(page, "Strategies")
     assert "Done" in run_button(page, "lz-compare")
     runs = [r[0] for r in table_rows(page, "lz-table")]

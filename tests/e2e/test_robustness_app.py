@@ -5,9 +5,9 @@ trace files are refused with messages, and a model outside the allowlist is refu
 Complements tests/e2e/test_app_client.py (which tries the most common bad inputs on the default
 limits): here the deployment limits are set by environment variables and the rest of the catalogue
 is tried. The server (`shared_server`) is shared with tests/e2e/test_load.py,
-tests/e2e/test_attacks_issue11.py and tests/e2e/test_attacks_memory.py, which also use the helpers below (`call_event` calls any event the
-way the browser does; `event_id` finds it by the component and trigger, as event ids change with the
-layout).
+tests/e2e/test_attacks_issue11.py and tests/e2e/test_attacks_memory.py, which also use the helpers
+below (`call_event` calls any event the way the browser does; `event_id` finds it by the component and
+trigger, as event ids change with the layout).
 """
 
 from __future__ import annotations

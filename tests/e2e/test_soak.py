@@ -5,10 +5,11 @@ start: RSS growth after its first 20 loads, and the files its runs add to Gradio
 
 A page load does to the server what a browser does: GET the page and /config, then fire events in a
 new session, so Gradio creates that session's state: the visitor picks an example, every 5th also
-turns the walkthrough's page, every 10th also moves the step slider. The runs are the UI's Run event (each exports its trace), with short prompts and
-1 new token (four prompts in turn, as visitors run the same examples: the baseline cache serves them).
-The first run (it loads the model if no test before did) comes before the first 20 loads, so the baseline is the server as
-it serves; then the other runs go one after another while 40 more pages load, three at a time.
+turns the walkthrough's page, every 10th also moves the step slider. The runs are the UI's Run event
+(each exports its trace), with short prompts and 1 new token (four prompts in turn, as visitors run
+the same examples: the baseline cache serves them). The first run (it loads the model if no test
+before did) comes before the first 20 loads, so the baseline is the server as it serves; then the
+other runs go one after another while 40 more pages load, three at a time.
 RSS after everything must be within 150 MB of RSS after the first 20 loads, and the export folder
 (Gradio's cache, GRADIO_TEMP_DIR/lazyllm-exports) holds one file per run, written once, nothing else
 copied. LAZYLLM_SOAK_REPORT=path writes the measured numbers as JSON.
