@@ -92,14 +92,25 @@ def _baseline(ctx: Context, lm, req: RunRequest, index: int, total: int):
 
 
 def _forced(ctx: Context, lm, cfg: LazyConfig, base, free, label: str, index: int, total: int):
-    """The teacher-forced pruned run (lazyllm.compare): the free run itself when the texts agree."""
+    """The teacher-forced pruned run (lazyllm.compare): the free run itself when the texts agree, else
+    from the free run where their tokens part (it was run forkable: only the steps after run)."""
     if not forcing_needed(base, free):
+        free.fork = None
         return free
     n = len(base.token_ids)
     return (
         yield from _stream(
-            ctx, lm, base.prompt_ids, cfg, label, index, total, n, forced_tokens=base.token_ids
-        )
+            ctx,
+            lm,
+            base.prompt_ids,
+            cfg,
+            label,
+            index,
+            total,
+            n,
+            forced_tokens=base.token_ids,
+            fork_from=free,
+        )  # fmt: skip
     )
 
 
@@ -118,7 +129,9 @@ def run_job(ctx: Context, req: RunRequest) -> Iterator:
     cfg = req.config(lm.num_layers)
     cached = ctx.app.baselines.get((lm.name, req.prompt, req.new_tokens, True)) is not None
     total = 2 if cached else 3
-    free = yield from _stream(ctx, lm, req.prompt, cfg, "LazyLLM", 0, total, req.new_tokens, live=True)
+    free = yield from _stream(
+        ctx, lm, req.prompt, cfg, "LazyLLM", 0, total, req.new_tokens, live=True, forkable=True
+    )
     base = None if free is None else (yield from _baseline(ctx, lm, req, 1, total))
     forced = (
         None
@@ -160,7 +173,9 @@ def table_job(ctx: Context, req: RunRequest, kind: str) -> Iterator:
     result = TableResult(kind, [table_row("baseline", None, base_correct)])
     for i, cfg in enumerate(configs):
         label = cfg.strategy if kind == "strategies" else f"keep {cfg.schedule[0][1]:g}"
-        free = yield from _stream(ctx, lm, req.prompt, cfg, label, 2 * i + 1, total, req.new_tokens)
+        free = yield from _stream(
+            ctx, lm, req.prompt, cfg, label, 2 * i + 1, total, req.new_tokens, forkable=True
+        )
         forced = (
             None if free is None else (yield from _forced(ctx, lm, cfg, base, free, label, 2 * i + 2, total))
         )

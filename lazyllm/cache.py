@@ -50,6 +50,11 @@ class LayerKV:
     def positions(self) -> torch.Tensor:
         return self.pos[: self.len]
 
+    def truncate(self, length: int) -> None:
+        """Forget the entries after the first `length` (LazyRunner.rewind): slots only ever fill up."""
+        self.slot[self.pos[length : self.len]] = -1
+        self.len = length
+
 
 class AuxCache:
     """Hidden states of pruned tokens (§3.3), one store for all layers.
@@ -63,9 +68,12 @@ class AuxCache:
     def __init__(self, capacity: int, hidden_size: int, dtype, device):
         self.hidden = torch.empty(capacity, hidden_size, dtype=dtype, device=device)  # (cap, D)
         self.layer = torch.full((capacity,), -1, dtype=torch.long, device=device)  # position -> layer
+        self.journal: list | None = None  # when kept: what each store and take overwrote, to undo it
 
     def store(self, layer: int, positions: torch.Tensor, hidden: torch.Tensor) -> None:
         """hidden: (m, D), the output of `layer` for `positions`."""
+        if self.journal is not None:
+            self.journal.append((positions, self.hidden[positions], self.layer[positions]))
         self.hidden[positions] = hidden
         self.layer[positions] = layer
 
@@ -73,8 +81,18 @@ class AuxCache:
         """Revive: (m, D) hidden states stored after `layer`, removed from the cache."""
         if not bool((self.layer[positions] == layer).all()):
             raise RuntimeError(f"LazyLLM invariant broken: revived tokens missing from Aux Cache {layer}")
+        if self.journal is not None:
+            self.journal.append((positions, None, self.layer[positions]))
         self.layer[positions] = -1
         return self.hidden[positions]
+
+    def undo(self, length: int) -> None:
+        """Undo the stores and takes after the journal's first `length` entries, newest first."""
+        while len(self.journal) > length:
+            positions, hidden, layer = self.journal.pop()
+            if hidden is not None:
+                self.hidden[positions] = hidden
+            self.layer[positions] = layer
 
     def lengths(self, num_layers: int) -> torch.Tensor:
         """int [L]: entries per layer."""

@@ -99,7 +99,7 @@ def _progress(update, prompt_len: int, max_new: int) -> None:
         print(file=sys.stderr)
 
 
-def _generate(lm, prompt, cfg, args, instrument: bool, show_progress: bool, logits: bool = False):
+def _generate(lm, prompt, cfg, args, instrument: bool, show_progress: bool, logits=False, forkable=False):
     from .generate import encode_prompt, generate_stream
 
     prompt_len = len(encode_prompt(lm, prompt, chat=not args.no_chat))
@@ -113,6 +113,7 @@ def _generate(lm, prompt, cfg, args, instrument: bool, show_progress: bool, logi
         instrument=instrument,
         return_logits=logits,
         chat=not args.no_chat,
+        forkable=forkable,
     ):
         if show_progress:
             _progress(update, prompt_len, args.max_new_tokens)
@@ -166,7 +167,7 @@ def cmd_generate(args) -> int:
     base = None
     if args.compare:
         base = _generate(lm, prompt, LazyConfig.preset("baseline"), args, False, show, logits=True)
-    res = _generate(lm, prompt, cfg, args, args.trace_out is not None, show, logits=args.compare)
+    res = _generate(lm, prompt, cfg, args, args.trace_out is not None, show, args.compare, args.compare)
     comparison = None
     if base is not None:
         comparison = compare_results(lm, base, res, teacher_forced(lm, cfg, base, res))

@@ -78,13 +78,17 @@ def teacher_forced(lm, config: LazyConfig, base: GenerationResult, free: Generat
 
     When the free-running pruned run `free` (same config and seed) produced exactly the baseline's
     tokens, it was fed the same tokens at every step, so it *is* the teacher-forced run: returned
-    as it is, without running again.
+    as it is, without running again. Up to its first token that differs from the baseline's it was
+    fed the same tokens too: when it was generated with forkable=True, the forced run starts from it
+    there (generate's fork_from) and runs only the steps after, not the prefill again.
     """
     if free is not None and not forcing_needed(base, free):
+        free.fork = None  # not needed: the caches it holds are freed
         return free
+    fork = free if free is not None and free.fork is not None else None
     return generate(
         lm, base.prompt_ids, config=config, max_new_tokens=len(base.token_ids), return_logits=True,
-        seed=seed, forced_tokens=base.token_ids,
+        seed=seed, forced_tokens=base.token_ids, fork_from=fork,
     )  # fmt: skip
 
 
@@ -257,7 +261,9 @@ def compare_runs(
     differ, the teacher-forced pruned run; return (baseline, pruned run, Comparison)."""
     if base is None:
         base = generate(lm, prompt, None, max_new_tokens, return_logits=True, chat=chat)
-    free = generate(lm, prompt, config, max_new_tokens, instrument, return_logits=True, chat=chat, seed=seed)
+    free = generate(
+        lm, prompt, config, max_new_tokens, instrument, return_logits=True, chat=chat, seed=seed, forkable=True
+    )  # fmt: skip
     forced = teacher_forced(lm, config, base, free, seed)
     return base, free, compare_results(lm, base, free, forced)
 

@@ -38,6 +38,15 @@ class Stats:
 
 
 @dataclass
+class Fork:
+    """A finished run kept open (generate(..., forkable=True)): its runner, with a checkpoint after every
+    step, so that a teacher-forced run of the same prompt and config can start from it (fork_from)."""
+
+    runner: LazyRunner
+    seed: int
+
+
+@dataclass
 class GenerationResult:
     text: str
     token_ids: list[int]
@@ -51,6 +60,7 @@ class GenerationResult:
     scan: np.ndarray | None = (
         None  # (L, prompt_len) float32: importance at every layer at prefill (scan=True)
     )
+    fork: Fork | None = field(default=None, repr=False, compare=False)  # forkable=True, until used
 
 
 @dataclass
@@ -219,15 +229,19 @@ def check_forced(lm: LoadedModel, forced_tokens, max_new_tokens: int) -> list[in
     return list(forced_tokens)
 
 
-def _run(lm, runner: LazyRunner, prompt_ids, steps: int, eos: set[int], forced) -> Iterator:
+def _run(lm, runner: LazyRunner, prompt_ids, steps: int, eos: set[int], forced, reused=()) -> Iterator:
     """Yield (step, token_id, logits, step_trace, seconds) for every step.
 
     Greedy decoding; with `forced` (teacher forcing) the token fed to the next step is forced[step]
-    instead of the argmax, and the run takes exactly len(forced) steps.
+    instead of the argmax, and the run takes exactly len(forced) steps. `reused`: the logits of the
+    first steps, taken from a forked run (their seconds are 0); the runner goes on after them.
     """
-    ids = torch.tensor(prompt_ids, dtype=torch.long, device=lm.device)
+    for step, logits in enumerate(reused):
+        yield step, forced[step], logits, None, 0.0
+    first = forced[len(reused) - 1 : len(reused)] if reused else prompt_ids  # what the next step is fed
+    ids = torch.tensor(first, dtype=torch.long, device=lm.device)
     with torch.inference_mode():
-        for step in range(steps):
+        for step in range(len(reused), steps):
             t0 = time.perf_counter()
             logits, step_trace = runner.step(ids)
             token = int(logits.argmax()) if forced is None else forced[step]
@@ -264,6 +278,8 @@ def generate_stream(
     forced_tokens=None,
     should_stop=None,
     scan: bool = False,
+    forkable: bool = False,
+    fork_from: GenerationResult | None = None,
     _text: bool = True,
 ) -> Iterator[StreamUpdate]:
     """Generate, yielding one StreamUpdate per step; the last one has done=True and the result.
@@ -273,6 +289,13 @@ def generate_stream(
     should_stop: optional callable checked after each step; True ends the run cleanly.
     scan: also score every layer at prefill with the paper's importance (the layer scan; pruning
         off only): `result.scan`, (L, prompt_len).
+    forkable: keep the run open in `result.fork` (its runner and a checkpoint after every step; needs
+        return_logits), so that a teacher-forced run can start from it. Holds the run's caches until
+        used: pass it to fork_from, or drop it (`result.fork = None`).
+    fork_from: a forkable result of the same prompt, config and seed: the teacher-forced run
+        (forced_tokens) reuses its steps that were fed the same tokens (all up to its first token that
+        differs from forced_tokens) and runs only the rest, from that step's checkpoint. Uses the fork
+        up (fork_from.fork becomes None); the reused steps take 0 s (forced runs are not timed).
     """
     config = (config or LazyConfig.preset("baseline")).resolved(lm.num_layers)
     prompt_ids = encode_prompt(lm, prompt, chat=chat)
@@ -280,11 +303,20 @@ def generate_stream(
     forced = check_forced(lm, forced_tokens, max_new_tokens)
     steps = len(forced) if forced is not None else max_new_tokens
     trace = _new_trace(lm, config, prompt_ids) if instrument else None
-    capacity = len(prompt_ids) + max_new_tokens
-    runner = LazyRunner(lm, config, capacity, instrument=instrument, seed=seed, scan=scan)
+    if forkable and not return_logits:
+        raise ValueError("forkable: a run kept open for teacher forcing needs return_logits=True")
+    if fork_from is not None:
+        reused, runner = _fork(fork_from, config, prompt_ids, forced, seed, instrument or scan)
+    else:
+        capacity = len(prompt_ids) + max_new_tokens
+        reused = []
+        runner = LazyRunner(
+            lm, config, capacity, instrument=instrument, seed=seed, scan=scan, forkable=forkable
+        )
     tokens, step_logits, timings = [], [], Timings()
     start, stopped, eos = time.perf_counter(), "length", lm.eos_ids
-    for step, token, logits, step_trace, seconds in _run(lm, runner, prompt_ids, steps, eos, forced):
+    run = _run(lm, runner, prompt_ids, steps, eos, forced, reused)
+    for step, token, logits, step_trace, seconds in run:
         tokens.append(token)
         timings.step_s.append(seconds)
         if step == 0:
@@ -317,9 +349,36 @@ def generate_stream(
         trace=trace,
         stopped=stopped,
         scan=_scan_array(runner) if scan else None,
+        fork=Fork(runner, seed) if forkable and stopped != "cancelled" else None,
     )
     update.done, update.result = True, result
     yield update
+
+
+def _fork(free: GenerationResult, config: LazyConfig, prompt_ids, forced, seed, recorded: bool):
+    """A teacher-forced run from a forkable run: (the logits of the steps it shares, the runner rewound
+    to the last of them). Step s was fed token s-1, so the runs share the steps up to the first token
+    of `free` that differs from `forced` (the step that predicted it included)."""
+    fork = free.fork
+    if fork is None:
+        raise ValueError(
+            "fork_from: that result is not open (generate it with forkable=True; a fork is used once)"
+        )
+    if forced is None:
+        raise ValueError("fork_from: only a teacher-forced run (forced_tokens) starts from another run")
+    if recorded:
+        raise ValueError("fork_from: a forked run is neither instrumented nor scanned")
+    if free.prompt_ids != prompt_ids or free.config != config or fork.seed != seed:
+        raise ValueError("fork_from: that run had another prompt, config or seed")
+    if len(prompt_ids) + len(forced) > fork.runner.capacity:
+        raise ValueError("fork_from: forced_tokens is longer than that run's max_new_tokens")
+    pairs = zip(free.token_ids, forced, strict=False)  # the free run may be shorter (eos) or longer
+    same = next((i for i, (a, b) in enumerate(pairs) if a != b), len(forced))
+    last = min(same, len(free.token_ids) - 1, len(forced) - 1)  # the last step both runs share
+    fork.runner.rewind(last)
+    fork.runner.instrument = False
+    free.fork = None
+    return list(free.logits[: last + 1]), fork.runner
 
 
 def _scan_array(runner: LazyRunner) -> np.ndarray:
@@ -338,15 +397,18 @@ def generate(
     seed: int = 0,
     forced_tokens=None,
     scan: bool = False,
+    forkable: bool = False,
+    fork_from: GenerationResult | None = None,
 ) -> GenerationResult:
     """Greedy generation with LazyLLM (or the exact baseline when the config prunes nothing).
 
     forced_tokens: teacher forcing (see generate_stream); with pruning off the forced logits equal
-    the free-running ones wherever the fed tokens are the argmax.
+    the free-running ones wherever the fed tokens are the argmax. forkable, fork_from: a teacher-forced
+    run that starts from the free run where their tokens part (see generate_stream).
     """
     updates = generate_stream(
         lm, prompt, config, max_new_tokens, instrument, return_logits, chat, seed,
-        forced_tokens=forced_tokens, scan=scan, _text=False,
+        forced_tokens=forced_tokens, scan=scan, forkable=forkable, fork_from=fork_from, _text=False,
     )  # fmt: skip
     for update in updates:
         if update.done:

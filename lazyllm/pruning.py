@@ -117,6 +117,13 @@ class Scorer:
             scores = scores[torch.argsort(k_pos)]  # cache order -> position order
         return pool_scores(scores, self.pool)
 
+    def state(self) -> dict:
+        """What a later step changes: the judging queries kept per layer (window > 1)."""
+        return dict(self._recent)  # its tensors are replaced at each step, never changed in place
+
+    def restore(self, state: dict) -> None:
+        self._recent = dict(state)
+
     def protected(self, sel: torch.Tensor, n: int) -> torch.Tensor:
         """bool (s,): never pruned: the last token (paper), and the variants' window and sinks."""
         keep = sel >= n - self.window

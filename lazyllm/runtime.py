@@ -38,6 +38,21 @@ class Flow:
     sel: torch.Tensor  # (s,) positions selected at this layer (attended), sorted; pos ⊆ sel
 
 
+@dataclass
+class Checkpoint:
+    """The runner's state after one step: what LazyRunner.rewind needs to undo the steps after it.
+
+    Cheap: the KV caches only grow (lengths suffice), the Aux Cache journals its decode-step changes.
+    """
+
+    step: int
+    n: int  # context length after the step
+    kv_lens: list[int]  # [L] entries in each layer's KV cache
+    aux_journal: int  # entries in the Aux Cache's journal
+    scorer: dict  # Scorer.state()
+    strategy: object  # Strategy.state()
+
+
 # Not cuDNN's attention: it builds a plan for every new shape, and pruned flows change shape at every
 # step and layer. Measured on an H200 (8B, bf16, ~4k tokens): with cuDNN, a new prompt's prefill took
 # 0.18-0.48 s instead of 0.08-0.14 s and pruned decode steps 230-250 ms instead of 40-70 ms.
@@ -66,9 +81,12 @@ class LazyRunner:
     """Runs the steps of one generation; owns its KV caches, Aux Cache and (optional) trace."""
 
     def __init__(
-        self, lm: LoadedModel, config: LazyConfig, capacity: int, instrument: bool = False, seed=0, scan=False
-    ):
+        self, lm: LoadedModel, config: LazyConfig, capacity: int, instrument: bool = False, seed=0, scan=False,
+        forkable: bool = False,
+    ):  # fmt: skip
+        """forkable: keep a Checkpoint after every step, so that `rewind` can go back to any of them."""
         self.lm, self.cfg, self.instrument = lm, config.resolved(lm.num_layers), instrument
+        self.capacity = capacity
         base = lm.model.model
         self.embed, self.layers, self.norm = base.embed_tokens, base.layers, base.norm
         self.L = lm.num_layers
@@ -92,6 +110,7 @@ class LazyRunner:
         self.n = 0  # context length after the current step
         self.step_index = -1
         self.prompt_len = 0
+        self.checkpoints: list[Checkpoint] | None = [] if forkable else None
 
     # --- one layer -----------------------------------------------------------------------------
 
@@ -178,7 +197,35 @@ class LazyRunner:
                 flow = self.layer_step(layer_idx, flow, rec)
         logits = self.lm.model.lm_head(self.norm(flow.h[:, -1:]))[0, 0].float()  # (V,)
         trace = rec.finish(self, int(logits.argmax()), time.perf_counter() - t0) if rec else None
+        if self.checkpoints is not None:
+            self.checkpoints.append(self.checkpoint())
         return logits, trace
+
+    # --- fork: back to an earlier step (teacher forcing from a divergence) --------------------------
+
+    def checkpoint(self) -> Checkpoint:
+        """The state after the current step. After prefill the Aux Cache starts its journal (prefill
+        is never undone, so its stores are not journaled)."""
+        if self.aux.journal is None:
+            self.aux.journal = []
+        return Checkpoint(
+            self.step_index, self.n, [c.len for c in self.kv], len(self.aux.journal), self.scorer.state(),
+            self.strategy.state(),
+        )  # fmt: skip
+
+    def rewind(self, step: int) -> None:
+        """Undo the steps after `step`: the caches, the scorer and the strategy are as they were right
+        after it, so the next `step()` may feed a different token. Needs forkable=True."""
+        if self.checkpoints is None or not 0 <= step < len(self.checkpoints):
+            raise ValueError(f"rewind: no checkpoint after step {step} (forkable runner, steps run)")
+        c = self.checkpoints[step]
+        for cache, length in zip(self.kv, c.kv_lens, strict=True):
+            cache.truncate(length)
+        self.aux.undo(c.aux_journal)
+        self.scorer.restore(c.scorer)
+        self.strategy.restore(c.strategy)
+        self.n, self.step_index = c.n, c.step
+        del self.checkpoints[step + 1 :]
 
     def layer_step(self, layer_idx: int, flow: Flow, rec: _StepRecorder | None) -> Flow:
         """Layer l on the flow; at a pruning layer: score, select, prune, Aux Cache, revive."""

@@ -3,7 +3,8 @@
 At a pruning layer the runner hands a strategy the positions `sel` entering the layer (sorted), their
 importance `scores` (same order, from `pruning.Scorer`), the tokens it must keep (`protect`, bool) and
 the schedule's keep fraction; the strategy returns the positions that go on to the next layer, sorted.
-A strategy object lives for one generation, so it may keep state across steps (Static does).
+A strategy object lives for one generation, so it may keep state across steps: Static's ranking is
+fixed at prefill; Random's generator moves at every step, so it saves and restores it (`state`).
 
 Adding a strategy: a class here with `select`, an entry in STRATEGIES, and its row in the tests'
 table (tests/runtime/test_invariants.py).
@@ -28,6 +29,13 @@ class Strategy:
         prefill: bool,
     ) -> torch.Tensor:  # fmt: skip
         raise NotImplementedError
+
+    def state(self):
+        """What a decode step may change (LazyRunner.rewind restores it): nothing, unless overridden."""
+        return None
+
+    def restore(self, state) -> None:
+        pass
 
 
 @dataclass
@@ -73,6 +81,12 @@ class Random(Strategy):
 
     def select(self, layer, scores, sel, keep_fraction, protect, prefill):
         return sel[select_random(scores, protect, keep_fraction, self.generator)]
+
+    def state(self) -> torch.Tensor:
+        return self.generator.get_state()
+
+    def restore(self, state: torch.Tensor) -> None:
+        self.generator.set_state(state)
 
 
 STRATEGIES: dict[str, type[Strategy]] = {"lazy": TopK, "static": Static, "random": Random}

@@ -53,12 +53,15 @@ def items_for(tasks: Sequence[str], lengths: Sequence[int], n: int, split: str =
     return [e for length in lengths for task in tasks for e in make_examples(task, length, n, split, start)]
 
 
-def run_one(lm, item, candidate: Candidate, max_new_tokens: int | None, seed: int) -> GenerationResult:
-    """Free-running generation for one item with one candidate; logits kept for the comparison."""
+def run_one(
+    lm, item, candidate: Candidate, max_new_tokens: int | None, seed: int, forkable: bool = False
+) -> GenerationResult:
+    """Free-running generation for one item with one candidate; logits kept for the comparison
+    (forkable: its teacher-forced twin can start from it, see lazyllm.compare.teacher_forced)."""
     budget = max_new_tokens or getattr(item, "max_new_tokens", 32)
     return generate(
         lm, item.prompt, config=candidate.config, max_new_tokens=budget, return_logits=True, chat=item.chat,
-        seed=seed,
+        seed=seed, forkable=forkable,
     )  # fmt: skip
 
 
@@ -96,13 +99,20 @@ def run_item(lm, item, candidates: Sequence[Candidate], max_new_tokens, seed: in
     candidates[0] is the baseline: every other run is compared with its run.
     """
     order = [*candidates[first:], *candidates[:first]]
-    runs = {}
+    base_label = candidates[0].label
+    runs, records = {}, {}
     for candidate in order:
-        runs[candidate.label] = run_one(lm, item, candidate, max_new_tokens, seed)
+        after_base = base_label in runs  # compared at once: its forced twin starts from its open run
+        runs[candidate.label] = run_one(lm, item, candidate, max_new_tokens, seed, forkable=after_base)
+        if after_base:
+            records[candidate.label] = record(
+                lm, item, candidate, runs[base_label], runs[candidate.label], seed
+            )
         if bar is not None:
             bar.step(f"{item.uid} {candidate.label}")
-    base = runs[candidates[0].label]
-    return [record(lm, item, c, base, runs[c.label], seed) for c in candidates]
+    base = runs[base_label]
+    return [records[c.label] if c.label in records else record(lm, item, c, base, runs[c.label], seed)
+            for c in candidates]  # fmt: skip
 
 
 class Progress:

@@ -69,6 +69,112 @@ def test_teacher_forced_reuses_the_free_run_only_when_the_texts_agree():
     assert forced.logits.shape == base.logits.shape
 
 
+# Forking: a teacher-forced run that starts from the free run where their tokens part. Configs that
+# exercise every piece of state a step changes: revivals (lazy), a frozen ranking (static), a generator
+# (random), and the scorer's queries kept across steps (window > 1, with pooling and sinks).
+FORK_CONFIGS = {
+    "lazy": LazyConfig(schedule=((0, 0.3), (2, 0.5), (4, 0.5))),
+    "static": LazyConfig(schedule=((1, 0.4), (3, 0.5)), strategy="static"),
+    "random": LazyConfig(schedule=((1, 0.4), (3, 0.5)), strategy="random"),
+    "window": LazyConfig(schedule=((1, 0.3), (3, 0.5)), window=4, pool=3, sinks=2),
+}
+
+
+def _state(result) -> tuple:
+    """The caches a run leaves (it was run forkable, so its runner is kept): every layer's KV entries,
+    and the Aux Cache's entries."""
+    r = result.fork.runner
+    kv = [(c.len, c.positions().tolist(), c.k[:, :, : c.len].clone()) for c in r.kv]
+    return kv, r.aux.layer.clone(), r.n, r.step_index
+
+
+@pytest.mark.parametrize("name", sorted(FORK_CONFIGS))
+@pytest.mark.parametrize("part", [0, 3, 9])
+def test_a_forced_run_forked_from_the_free_run_equals_a_fresh_forced_run(name, part):
+    """The forced tokens part from the free run's at step `part` (0: at the first token; 9: the last):
+    the forked run reuses steps 0..part and runs the rest from that step's checkpoint; its logits,
+    counters and caches equal those of a forced run from scratch. Tolerance: both runs do the same
+    float operations on the same shapes; TOL is the project's fp32 bound, not a difference expected."""
+    lm, cfg = tiny_lm("llama"), FORK_CONFIGS[name]
+    prompt = random_prompt(70, seed=11)
+    free = generate(lm, prompt, cfg, max_new_tokens=10, return_logits=True, forkable=True, seed=3)
+    assert len(free.token_ids) == 10
+    forced_ids = list(free.token_ids)
+    forced_ids[part] = (forced_ids[part] + 1) % 256
+    forced_ids[part + 1 :] = [(t * 7 + 5) % 256 for t in forced_ids[part + 1 :]]  # another continuation
+    fresh = generate(lm, prompt, cfg, 10, return_logits=True, forced_tokens=forced_ids, seed=3, forkable=True)
+    forked = generate(
+        lm, prompt, cfg, 10, return_logits=True, forced_tokens=forced_ids, seed=3, fork_from=free, forkable=True
+    )  # fmt: skip
+    assert free.fork is None, "a fork is used once"
+    assert forked.token_ids == fresh.token_ids == forced_ids
+    torch.testing.assert_close(forked.logits, fresh.logits, atol=TOL, rtol=0)
+    assert forked.stats == fresh.stats
+    (kv_a, aux_a, n_a, step_a), (kv_b, aux_b, n_b, step_b) = _state(forked), _state(fresh)
+    assert (n_a, step_a) == (n_b, step_b) == (70 + 9, 9)
+    assert [(n, pos) for n, pos, _ in kv_a] == [(n, pos) for n, pos, _ in kv_b]
+    for (_, _, k_a), (_, _, k_b) in zip(kv_a, kv_b, strict=True):
+        torch.testing.assert_close(k_a, k_b, atol=TOL, rtol=0)
+    assert torch.equal(aux_a, aux_b)  # integer layer ids: which tokens wait in which Aux Cache
+    assert sum(s > 0 for s in forked.timings.step_s) == 9 - part, "only the steps after the part run"
+
+
+def test_a_forced_run_that_agrees_to_the_end_needs_no_step_of_its_own():
+    lm = tiny_lm("llama")
+    prompt = random_prompt(40, seed=12)
+    free = generate(lm, prompt, PRUNE, max_new_tokens=5, return_logits=True, forkable=True)
+    shorter = generate(
+        lm, prompt, PRUNE, 5, return_logits=True, forced_tokens=free.token_ids[:3], fork_from=free
+    )  # fmt: skip
+    assert shorter.token_ids == free.token_ids[:3] and shorter.timings.step_s == [0.0, 0.0, 0.0]
+    torch.testing.assert_close(shorter.logits, free.logits[:3], atol=0, rtol=0)  # the same tensors, reused
+
+
+def test_teacher_forced_starts_from_the_free_runs_fork_and_frees_it():
+    lm = tiny_lm("llama")
+    prompt = random_prompt(60, seed=5)
+    cfg = LazyConfig(schedule=((0, 0.1),))
+    base = generate(lm, prompt, max_new_tokens=8, return_logits=True)
+    free = generate(lm, prompt, cfg, max_new_tokens=8, return_logits=True, forkable=True)
+    part = first_divergence(base.token_ids, free.token_ids)
+    assert part is not None, "the test needs a pruned run that diverges"
+    fresh = teacher_forced(lm, cfg, base, None)
+    forced = teacher_forced(lm, cfg, base, free)
+    assert free.fork is None and forced.token_ids == base.token_ids
+    torch.testing.assert_close(forced.logits, fresh.logits, atol=TOL, rtol=0)
+    assert forced.timings.step_s[: part + 1] == [0.0] * (part + 1)  # reused, not run again
+    same = generate(lm, prompt, max_new_tokens=8, return_logits=True, forkable=True)
+    assert same.fork is not None and teacher_forced(lm, same.config, base, same) is same
+    assert same.fork is None, "the caches of a fork that is not needed are freed"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(), "only a teacher-forced run"),
+        (dict(forced_tokens=[1, 2]), None),  # valid: the fork is used here, and refused the second time
+        (dict(forced_tokens=[1, 2], config=PRUNE), "another prompt, config or seed"),
+        (dict(forced_tokens=[1, 2], seed=1), "another prompt, config or seed"),
+        (dict(forced_tokens=[1, 2], prompt=random_prompt(31, seed=9)), "another prompt, config or seed"),
+        (dict(forced_tokens=[1, 2], instrument=True), "neither instrumented nor scanned"),
+        (dict(forced_tokens=[1, 2, 3, 4, 5], max_new_tokens=6), "longer than that run's max_new_tokens"),
+    ],
+)
+def test_bad_forks_name_the_field(kwargs, message):
+    lm = tiny_lm("llama")
+    prompt = random_prompt(30, seed=9)
+    free = generate(lm, prompt, LazyConfig(schedule=((1, 0.5),)), 4, return_logits=True, forkable=True)
+    args = dict(prompt=prompt, config=LazyConfig(schedule=((1, 0.5),)), max_new_tokens=4, return_logits=True)
+    args.update(kwargs)
+    if message is None:
+        generate(lm, fork_from=free, **args)
+        message = "not open"
+    with pytest.raises(ValueError, match=message):
+        generate(lm, fork_from=free, **args)
+    with pytest.raises(ValueError, match="forkable: .* needs return_logits"):
+        generate(lm, prompt, max_new_tokens=2, forkable=True)
+
+
 def test_compare_runs_baseline_against_itself_is_perfect():
     lm = tiny_lm("qwen2")
     base, free, c = compare_runs(lm, random_prompt(30, seed=6), LazyConfig.preset("baseline"), 5)
