@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from transformers.models.llama.modeling_llama import repeat_kv
+
+from .layers import repeat_kv
 
 
 def importance(

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
-from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, repeat_kv
 
 from .cache import AuxCache, LayerKV
 from .config import LazyConfig
+from .layers import apply_rotary_pos_emb, repeat_kv
 from .model import LoadedModel
 from .pruning import Scorer, importance
 from .strategies import make_strategy

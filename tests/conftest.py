@@ -6,31 +6,24 @@ import functools
 import os
 
 import pytest
-import torch
-from transformers import (
-    LlamaConfig,
-    LlamaForCausalLM,
-    MistralConfig,
-    MistralForCausalLM,
-    Qwen2Config,
-    Qwen2ForCausalLM,
-    Qwen3Config,
-    Qwen3ForCausalLM,
-)
 
-from lazyllm import load_model
-
+# family -> (config class, model class, extra config) in `transformers`, imported where a model is built:
+# the xdist controller loads this file too, and never needs torch or transformers (seconds of CPU).
 FAMILIES = {
-    "llama": (LlamaConfig, LlamaForCausalLM, {}),
-    "mistral": (MistralConfig, MistralForCausalLM, {"sliding_window": None}),
-    "qwen2": (Qwen2Config, Qwen2ForCausalLM, {}),
-    "qwen3": (Qwen3Config, Qwen3ForCausalLM, {"head_dim": 16}),
+    "llama": ("LlamaConfig", "LlamaForCausalLM", {}),
+    "mistral": ("MistralConfig", "MistralForCausalLM", {"sliding_window": None}),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", {}),
+    "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", {"head_dim": 16}),
 }
 
 
 def tiny_hf_model(family: str = "llama", layers: int = 6, seed: int = 0, **overrides):
     """A tiny random decoder of a supported family, fp32, eval mode."""
-    config_cls, model_cls, extra = FAMILIES[family]
+    import torch
+    import transformers
+
+    config_name, model_name, extra = FAMILIES[family]
+    config_cls, model_cls = getattr(transformers, config_name), getattr(transformers, model_name)
     params = dict(
         vocab_size=256,
         hidden_size=64,
@@ -58,16 +51,22 @@ TEST_DEVICE = os.environ.get("LAZYLLM_TEST_DEVICE") or None
 
 @functools.cache
 def tiny_lm(family: str = "llama", layers: int = 6, seed: int = 0):
+    from lazyllm import load_model
+
     return load_model(tiny_hf_model(family, layers, seed), tokenizer=None, device=TEST_DEVICE)
 
 
 def random_prompt(n: int, seed: int = 0, vocab: int = 256) -> list[int]:
+    import torch
+
     g = torch.Generator().manual_seed(seed)
     return torch.randint(3, vocab, (n,), generator=g).tolist()
 
 
 @pytest.fixture(scope="session")
 def embedded_lm():
+    from lazyllm import load_model
+
     return load_model()
 
 
@@ -91,6 +90,8 @@ def tiny_model_folder(tmp_path_factory, embedded_tokenizer):
 @pytest.fixture(scope="session")
 def tiny_app_lm(tiny_model_folder):
     """The tiny Llama with the embedded tokenizer, loaded once: the app's tests run the real runtime on it."""
+    from lazyllm import load_model
+
     return load_model(str(tiny_model_folder))
 
 

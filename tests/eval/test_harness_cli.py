@@ -87,10 +87,11 @@ def _python(code: str) -> subprocess.CompletedProcess:
 
 def test_bench_without_plotly_names_the_extra_and_the_harness_imports_neither_plotly_nor_gradio():
     """In one fresh interpreter (its imports cost seconds): importing the runtime and the harness imports
-    neither plotly nor gradio; then, with plotly missing, `bench --quick` prints one line naming the
-    [eval] extra and exits 2, before any model loads."""
+    neither plotly nor gradio, nor transformers (it loads with the first model); then, with plotly
+    missing, `bench --quick` prints one line naming the [eval] extra and exits 2, before any model loads."""
     code = (
-        "import sys, lazyllm, lazyllm.eval.commands; print(sorted({'plotly', 'gradio'} & set(sys.modules))); "
+        "import sys, lazyllm, lazyllm.eval.commands; "
+        "print(sorted({'plotly', 'gradio', 'transformers'} & set(sys.modules))); "
         "sys.modules['plotly'] = None; from lazyllm.cli import main; sys.exit(main(['bench', '--quick']))"
     )
     done = _python(code)
