@@ -45,6 +45,35 @@ def tiny_hf_model(family: str = "llama", layers: int = 6, seed: int = 0, **overr
     return model
 
 
+def pytest_sessionstart(session):
+    """With an empty model cache (a newcomer's first run, CI), the embedded model is de-quantised once
+    (~17 s of CPU) while every process that needs it waits on its lock (lazyllm.model._converting): start
+    that conversion here, in the background, while the test processes are still starting, so no core
+    idles. Only where no converted model is cached yet (the folder of lazyllm.model.embedded_cache_dir),
+    and never in an xdist worker (the controller or a single process starts it, once)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(os.environ.get("LAZYLLM_CACHE_DIR") or Path.home() / ".cache" / "lazyllm")
+    if os.environ.get("PYTEST_XDIST_WORKER") or any(root.glob("*/model.safetensors")):
+        return
+    code = (  # on terminate: exit through Python, so the half-written cache folder is removed
+        "import signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(1)); "
+        "import torch; torch.set_num_threads(1); from lazyllm import load_model; load_model()"
+    )
+    session.config._lazyllm_warm = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def pytest_sessionfinish(session):
+    warm = getattr(session.config, "_lazyllm_warm", None)
+    if warm is not None and warm.poll() is None:
+        warm.terminate()  # the suite ended first (a short selection): the lock goes with the process
+        warm.wait(10)
+
+
 # LAZYLLM_TEST_DEVICE=cuda runs the tiny-model tests (e.g. tests/test_equivalence.py) on a GPU.
 TEST_DEVICE = os.environ.get("LAZYLLM_TEST_DEVICE") or None
 
