@@ -294,8 +294,8 @@ def generate_stream(
         used: pass it to fork_from, or drop it (`result.fork = None`).
     fork_from: a forkable result of the same prompt, config and seed: the teacher-forced run
         (forced_tokens) reuses its steps that were fed the same tokens (all up to its first token that
-        differs from forced_tokens) and runs only the rest, from that step's checkpoint. Uses the fork
-        up (fork_from.fork becomes None); the reused steps take 0 s (forced runs are not timed).
+        differs from forced_tokens) and runs only the rest, from that step's checkpoint. A fork is used
+        once (fork_from.fork becomes None); the reused steps take 0 s (forced runs are not timed).
     """
     config = (config or LazyConfig.preset("baseline")).resolved(lm.num_layers)
     prompt_ids = encode_prompt(lm, prompt, chat=chat)
