@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import queue
 import time
 import uuid
 
@@ -28,6 +29,9 @@ from lazyllm.config import PRESET_NOTES
 log = logging.getLogger("lazyllm.app")
 
 LIVE_EVERY_S = 1.5  # redraw the live views at most this often while a run decodes
+# The prefill's live views wait this long for the run's next events: a run that ends by then is drawn
+# once, as it finished, instead of twice within a moment (the live views at once replaced).
+LIVE_SETTLE_S = 0.3
 CUSTOM = "custom"  # the example selector's value for a prompt of the visitor's own
 RECORDED = "recorded:"  # a session state holding a recorded example's name (shared, never evicted)
 
@@ -60,6 +64,22 @@ def guarded(fn):
             return error(e)
 
     return call
+
+
+def _next_batch(worker, live: bool) -> list:
+    """The worker's events so far (at least one: waits for it). A batch with the prefill's live views
+    waits up to LIVE_SETTLE_S for what follows, so that a run ending at once is drawn once."""
+    batch = [worker.events.get()]
+    while not worker.events.empty():
+        batch.append(worker.events.get())
+    prefill = any(isinstance(ev, Progress) and ev.trace is not None and ev.step == 0 for ev in batch)
+    deadline = time.perf_counter() + (LIVE_SETTLE_S if live and prefill else 0.0)
+    while not isinstance(batch[-1], (Finished, Ended)) and (left := deadline - time.perf_counter()) > 0:
+        try:
+            batch.append(worker.events.get(timeout=left))
+        except queue.Empty:
+            break
+    return batch
 
 
 class Callbacks:
@@ -133,9 +153,8 @@ class Callbacks:
                 "status": M.status_html("Starting…", "run", 0.0),
             }
         while True:
-            batch = [worker.events.get()]
-            while not worker.events.empty():
-                batch.append(worker.events.get())
+            batch = _next_batch(worker, kind == "run")
+            finishing = any(isinstance(ev, Finished) for ev in batch)  # its views replace any live ones
             out, ended = {}, False
             for ev in batch:
                 if isinstance(ev, Ended):
@@ -147,8 +166,10 @@ class Callbacks:
                         f"Stopped after {ev.where}. The app is ready for the next run."
                     )
                 elif isinstance(ev, Progress):
-                    redraw = ev.trace is not None and (
-                        ev.step == 0 or time.perf_counter() - last_live > LIVE_EVERY_S
+                    redraw = (
+                        ev.trace is not None
+                        and not finishing
+                        and (ev.step == 0 or time.perf_counter() - last_live > LIVE_EVERY_S)
                     )
                     out.update(self.progress(ev, t0, focus, mode, redraw, texts=kind == "run"))
                     last_live = time.perf_counter() if redraw else last_live

@@ -96,6 +96,22 @@ def test_live_views_arrive_at_prefill(app, monkeypatch):
     assert live["view"] == outs[-1]["view"]  # one key per run: the finished view replaced the live one
 
 
+def test_a_run_that_ends_while_its_prefill_views_settle_is_drawn_once(app, monkeypatch):
+    """The prefill's live views wait LIVE_SETTLE_S for what follows (here long: the tiny model's whole run
+    fits in it on any machine): the views are drawn once, as the run finished, never live and then again;
+    a render counter shows the live views were not even built."""
+    from app import callbacks, views
+
+    monkeypatch.setattr(callbacks, "LIVE_SETTLE_S", 30.0)
+    drawn = []
+    real = views.render_run
+    monkeypatch.setattr(views, "render_run", lambda *a, **k: (drawn.append(a[0].source), real(*a, **k))[1])
+    outs = run(app, max_new=2)
+    assert not [o for o in outs if "run in progress" in o.get("source", "")]
+    assert drawn == ["run"], drawn  # render_all's, once
+    assert 'data-kind="done"' in outs[-1]["status"] and "survival" in outs[-1]
+
+
 def test_the_baseline_is_reused_while_only_the_schedule_changes(app, monkeypatch):
     stored = []
     real_put = app.baselines.put
