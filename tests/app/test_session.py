@@ -60,7 +60,10 @@ def test_build_demo_sets_every_view_at_build_time_and_no_load_event(app):
     assert survival.value is not None  # the recorded example's view, drawn at build time
 
 
-def test_run_marks_views_pending_then_streams_then_draws_every_view(app):
+def test_run_marks_views_pending_then_streams_then_draws_every_view(app, monkeypatch):
+    from app import callbacks
+
+    monkeypatch.setattr(callbacks, "LIVE_SETTLE_S", 0.0)  # the tiny model's run would end within it
     outs = run(app)
     assert "Pending" in outs[0]["verdict"] and "Pending" in outs[0]["survival"].layout.annotations[0].text
     assert any('data-kind="run"' in o.get("status", "") for o in outs[1:-1])
