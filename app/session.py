@@ -98,20 +98,10 @@ def _forced(ctx: Context, lm, cfg: LazyConfig, base, free, label: str, index: in
         free.fork = None
         return free
     n = len(base.token_ids)
-    return (
-        yield from _stream(
-            ctx,
-            lm,
-            base.prompt_ids,
-            cfg,
-            label,
-            index,
-            total,
-            n,
-            forced_tokens=base.token_ids,
-            fork_from=free,
-        )  # fmt: skip
+    forced = yield from _stream(
+        ctx, lm, base.prompt_ids, cfg, label, index, total, n, forced_tokens=base.token_ids, fork_from=free
     )
+    return forced
 
 
 def _model(ctx: Context, req: RunRequest):

@@ -167,7 +167,9 @@ def cmd_generate(args) -> int:
     base = None
     if args.compare:
         base = _generate(lm, prompt, LazyConfig.preset("baseline"), args, False, show, logits=True)
-    res = _generate(lm, prompt, cfg, args, args.trace_out is not None, show, args.compare, args.compare)
+    res = _generate(
+        lm, prompt, cfg, args, args.trace_out is not None, show, logits=args.compare, forkable=args.compare
+    )
     comparison = None
     if base is not None:
         comparison = compare_results(lm, base, res, teacher_forced(lm, cfg, base, res))

@@ -45,7 +45,6 @@ class Checkpoint:
     Cheap: the KV caches only grow (lengths suffice), the Aux Cache journals its decode-step changes.
     """
 
-    step: int
     n: int  # context length after the step
     kv_lens: list[int]  # [L] entries in each layer's KV cache
     aux_journal: int  # entries in the Aux Cache's journal
@@ -208,10 +207,8 @@ class LazyRunner:
         is never undone, so its stores are not journaled)."""
         if self.aux.journal is None:
             self.aux.journal = []
-        return Checkpoint(
-            self.step_index, self.n, [c.len for c in self.kv], len(self.aux.journal), self.scorer.state(),
-            self.strategy.state(),
-        )  # fmt: skip
+        kv_lens = [c.len for c in self.kv]
+        return Checkpoint(self.n, kv_lens, len(self.aux.journal), self.scorer.state(), self.strategy.state())
 
     def rewind(self, step: int) -> None:
         """Undo the steps after `step`: the caches, the scorer and the strategy are as they were right
@@ -224,7 +221,7 @@ class LazyRunner:
         self.aux.undo(c.aux_journal)
         self.scorer.restore(c.scorer)
         self.strategy.restore(c.strategy)
-        self.n, self.step_index = c.n, c.step
+        self.n, self.step_index = c.n, step  # checkpoints[step] was taken after step `step`
         del self.checkpoints[step + 1 :]
 
     def layer_step(self, layer_idx: int, flow: Flow, rec: _StepRecorder | None) -> Flow:
