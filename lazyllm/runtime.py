@@ -22,7 +22,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .cache import AuxCache, LayerKV
 from .config import LazyConfig
-from .layers import apply_rotary_pos_emb, repeat_kv
+from .layers import apply_rotary_pos_emb
 from .model import LoadedModel
 from .pruning import Scorer, importance
 from .strategies import make_strategy
@@ -64,15 +64,16 @@ def causal_attention(q, k, v, q_pos, k_pos, scaling, mode: str, window: int | No
     mode "causal": queries are the keys (prefill); "last": one query after every key; else a mask.
     returns (1, m, H * hd).
     """
-    groups = q.shape[1] // k.shape[1]
-    k, v = repeat_kv(k, groups), repeat_kv(v, groups)  # (1, H, s, hd)
     mask, is_causal = None, mode == "causal"
     if window is not None or mode == "mask":
         allowed = k_pos[None, :] <= q_pos[:, None]  # (m, s)
         if window is not None:
             allowed &= q_pos[:, None] - k_pos[None, :] < window
         mask, is_causal = allowed[None, None], False
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, scale=scaling)
+    gqa = q.shape[1] != k.shape[1]  # SDPA shares each KV head among its query heads: no repeated copy
+    out = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask, is_causal=is_causal, scale=scaling, enable_gqa=gqa
+    )
     return out.transpose(1, 2).reshape(q.shape[0], q.shape[2], -1)  # (1, m, H*hd)
 
 
