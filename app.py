@@ -7,12 +7,9 @@ Building the UI does no model work: the embedded model loads on the first run.
 
 import os
 
-from app.ui import build_demo, launch_kwargs
+from app.ui import build_demo, enable_queue, launch_kwargs
 
-demo = build_demo()
-# Runs pass through the app's own gate (LAZYLLM_CONCURRENCY, LAZYLLM_MAX_QUEUE: "busy" beyond it);
-# this queue bounds everything else (view updates, file loads).
-demo.queue(max_size=int(os.environ.get("LAZYLLM_GRADIO_QUEUE", "64")), default_concurrency_limit=4)
+demo = enable_queue(build_demo())
 
 if __name__ == "__main__":
     demo.launch(

@@ -70,6 +70,21 @@ def launch_kwargs() -> dict:
     )
 
 
+# Gradio's queue looks for new events every 1 ms, and for progress updates every 10 ms, while it is free
+# (its Linux intervals): an idle server spends ~9% of a core on it, and during a run those wake-ups take
+# the GIL from the model's thread. Gradio's Windows intervals instead: an event starts at most 50 ms later.
+QUEUE_POLL_S, PROGRESS_POLL_S = 0.05, 0.1
+
+
+def enable_queue(demo: gr.Blocks) -> gr.Blocks:
+    """Gradio's queue, polling every QUEUE_POLL_S / PROGRESS_POLL_S. Runs pass the app's own gate
+    (LAZYLLM_CONCURRENCY, LAZYLLM_MAX_QUEUE: "busy" beyond it); this queue bounds everything else (view
+    updates, file loads): LAZYLLM_GRADIO_QUEUE events waiting (default 64), 4 at once per event."""
+    demo.queue(max_size=int(os.environ.get("LAZYLLM_GRADIO_QUEUE", "64")), default_concurrency_limit=4)
+    demo._queue.sleep_when_free, demo._queue.progress_update_sleep_when_free = QUEUE_POLL_S, PROGRESS_POLL_S
+    return demo
+
+
 def build_demo(app: App | None = None) -> gr.Blocks:
     """The whole explorer. `app` holds limits, the model hub and the run gate (default: from env)."""
     app = app or App()
