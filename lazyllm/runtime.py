@@ -22,7 +22,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .cache import AuxCache, LayerKV
 from .config import LazyConfig
-from .layers import apply_rotary_pos_emb
+from .layers import apply_rotary_pos_emb, repeat_kv
 from .model import LoadedModel
 from .pruning import Scorer, importance
 from .strategies import make_strategy
@@ -70,7 +70,12 @@ def causal_attention(q, k, v, q_pos, k_pos, scaling, mode: str, window: int | No
         if window is not None:
             allowed &= q_pos[:, None] - k_pos[None, :] < window
         mask, is_causal = allowed[None, None], False
-    gqa = q.shape[1] != k.shape[1]  # SDPA shares each KV head among its query heads: no repeated copy
+    # SDPA can share each KV head among its query heads (no repeated copy) where a kernel that takes
+    # enable_gqa runs: on CPU without a mask, on CUDA flash (fp16/bf16, no mask); else copy the heads.
+    gqa = mask is None and q.shape[1] != k.shape[1] and (q.device.type == "cpu" or q.dtype != torch.float32)
+    if not gqa:
+        groups = q.shape[1] // k.shape[1]
+        k, v = repeat_kv(k, groups), repeat_kv(v, groups)  # (1, H, s, hd)
     out = F.scaled_dot_product_attention(
         q, k, v, attn_mask=mask, is_causal=is_causal, scale=scaling, enable_gqa=gqa
     )
