@@ -171,9 +171,10 @@ def test_one_process_converts_the_embedded_gguf_while_others_wait(tmp_path):
 
 
 def test_the_gguf_is_parsed_once_while_it_is_converted(tmp_path):
-    """`_gguf_read_once`: within it, every reader of one file is the same parse and each tensor-name map
-    is built once (transformers parses the file for the config, the tokenizer and the weights, and
-    builds the map for every module); outside it, gguf's own functions are back."""
+    """`_gguf_read_once`: within it, every reader of one file is the same parse, of a plain array over
+    the file's mapping (numpy's memmap indexes in Python) that reads the same fields and tensors as gguf's
+    own reader, and each tensor-name map is built once (transformers parses the file for the config, the
+    tokenizer and the weights, and builds the map for every module); outside it, gguf's own are back."""
     import gguf
     import numpy as np
 
@@ -182,6 +183,7 @@ def test_the_gguf_is_parsed_once_while_it_is_converted(tmp_path):
     path = tmp_path / "tiny.gguf"
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_block_count(2)
+    writer.add_token_list(["a", "bc", "déf"])  # an array of strings, as a vocabulary is
     writer.add_tensor("token_embd.weight", np.arange(12, dtype=np.float32).reshape(3, 4))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
@@ -194,4 +196,9 @@ def test_the_gguf_is_parsed_once_while_it_is_converted(tmp_path):
         names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2)
         assert gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2) is names
     assert (gguf.GGUFReader, gguf.get_tensor_name_map) == (real_reader, real_map)
-    assert gguf.GGUFReader(path) is not first
+    real = gguf.GGUFReader(path)
+    assert real is not first and type(real.data) is np.memmap and type(first.data) is np.ndarray
+    assert list(first.fields) == list(real.fields) and "tokenizer.ggml.tokens" in real.fields
+    for name, field in real.fields.items():
+        assert [bytes(p) for p in first.fields[name].parts] == [bytes(p) for p in field.parts], name
+    assert np.array_equal(first.tensors[0].data, real.tensors[0].data)
