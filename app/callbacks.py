@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import queue
 import time
 import uuid
 
@@ -28,10 +27,6 @@ from lazyllm.config import PRESET_NOTES
 
 log = logging.getLogger("lazyllm.app")
 
-LIVE_EVERY_S = 1.5  # redraw the live views at most this often while a run decodes
-# The prefill's live views wait this long for the run's next events: a run that ends by then is drawn
-# once, as it finished, instead of twice within a moment (the live views at once replaced).
-LIVE_SETTLE_S = 0.3
 CUSTOM = "custom"  # the example selector's value for a prompt of the visitor's own
 RECORDED = "recorded:"  # a session state holding a recorded example's name (shared, never evicted)
 
@@ -66,19 +61,11 @@ def guarded(fn):
     return call
 
 
-def _next_batch(worker, live: bool) -> list:
-    """The worker's events so far (at least one: waits for it). A batch with the prefill's live views
-    waits up to LIVE_SETTLE_S for what follows, so that a run ending at once is drawn once."""
+def _next_batch(worker) -> list:
+    """The worker's events so far (at least one: waits for it)."""
     batch = [worker.events.get()]
     while not worker.events.empty():
         batch.append(worker.events.get())
-    prefill = any(isinstance(ev, Progress) and ev.trace is not None and ev.step == 0 for ev in batch)
-    deadline = time.perf_counter() + (LIVE_SETTLE_S if live and prefill else 0.0)
-    while not isinstance(batch[-1], (Finished, Ended)) and (left := deadline - time.perf_counter()) > 0:
-        try:
-            batch.append(worker.events.get(timeout=left))
-        except queue.Empty:
-            break
     return batch
 
 
@@ -130,10 +117,11 @@ class Callbacks:
             job = (
                 (lambda ctx: run_job(ctx, req)) if kind == "run" else (lambda ctx: table_job(ctx, req, kind))
             )
-            worker = self.app.start(session, job)
+            worker = self.app.start(session, job, live=kind == "run")
             try:
                 if example not in (None, CUSTOM) and self.app.known_answer(req)[0] is None:
-                    yield {"example": CUSTOM}  # the prompt is the visitor's own now: the selector says so
+                    # the prompt is the visitor's own now: the selector says so, and the example's answer goes
+                    yield {"example": CUSTOM, "expected": self.app.known_answer(req)[1]}
                 yield from self.follow(worker, kind, focus, mode)
             finally:
                 self.app.finish(session, worker)
@@ -143,7 +131,7 @@ class Callbacks:
 
     def follow(self, worker, kind: str, focus: str, mode: str):
         """Turn the worker's events into view updates until it ends (steps batched while views draw)."""
-        t0, last_live, key = time.perf_counter(), 0.0, uuid.uuid4().hex  # the run's view: one key
+        t0, key = time.perf_counter(), uuid.uuid4().hex  # the run's view: one key
         if kind == "run":
             yield {**views.pending_views(), "status": M.status_html("Starting…", "run", 0.0)}
         else:
@@ -153,7 +141,7 @@ class Callbacks:
                 "status": M.status_html("Starting…", "run", 0.0),
             }
         while True:
-            batch = _next_batch(worker, kind == "run")
+            batch = _next_batch(worker)
             finishing = any(isinstance(ev, Finished) for ev in batch)  # its views replace any live ones
             out, ended = {}, False
             for ev in batch:
@@ -166,17 +154,15 @@ class Callbacks:
                         f"Stopped after {ev.where}. The app is ready for the next run."
                     )
                 elif isinstance(ev, Progress):
-                    redraw = (
-                        ev.trace is not None
-                        and not finishing
-                        and (ev.step == 0 or time.perf_counter() - last_live > LIVE_EVERY_S)
-                    )
+                    redraw = ev.trace is not None and not finishing  # the worker sends a trace to draw
                     out.update(self.progress(ev, t0, focus, mode, redraw, texts=kind == "run"))
-                    last_live = time.perf_counter() if redraw else last_live
                 elif isinstance(ev, Finished):
                     out.update(self.finished(ev, focus, mode))
             if out:
                 yield self.keep(out, key)
+            for ev in batch:  # drawn (Gradio resumes this generator once it has sent the update)
+                if isinstance(ev, Progress) and ev.drawn is not None:
+                    ev.drawn.set()
             if ended:
                 return
 
@@ -210,8 +196,12 @@ class Callbacks:
     def finished(self, ev: Finished, focus: str, mode: str) -> dict:
         if isinstance(ev.result, TableResult):
             out = views.table_views(ev.result)
+            if ev.partial:  # the rows so far: the status keeps following the job
+                return out
             out["status"] = M.status_html(
-                f"Done in {ev.seconds:.1f} s: {len(ev.result.rows) - 1} runs against one baseline.", "done"
+                f"Done in {ev.seconds:.1f} s: {len(ev.result.rows) - 1} runs against one baseline, timed "
+                "first in this job.",
+                "done",
             )
             return out
         view = ev.result
@@ -284,9 +274,12 @@ class Callbacks:
 
     @guarded
     def on_prompt_edit(self, prompt, name) -> dict:
-        """A prompt edited by the visitor is theirs: the selector says custom."""
+        """A prompt edited away from an example is the visitor's: the selector says custom, and the
+        example's expected answer is cleared (it belongs to the example's prompt)."""
         ex = self.app.examples.get(name)
-        return {"example": CUSTOM} if ex is None or ex.prompt != prompt else {}
+        if ex is None or ex.prompt == prompt:
+            return {} if ex is not None else {"example": CUSTOM}
+        return {"example": CUSTOM, "expected": ""}
 
     # -- trace files ---------------------------------------------------------------------------
 

@@ -87,9 +87,10 @@ def release_memory() -> None:
 _LIBC = None
 
 
-class BaselineCache:
-    """The last few baseline runs, keyed by (model, prompt, new tokens, chat): a run that changes only
-    the schedule or the strategy reuses its baseline. Small and bounded (each holds its logits)."""
+class ScanCache:
+    """The layer scans of the last few prompts, keyed by (model, prompt): a run that changes only the
+    schedule, the strategy or the token count reuses its prompt's scan. (The baseline itself is run in
+    every job: its seconds are timed next to the runs they are compared with.) Small and bounded."""
 
     def __init__(self, size: int = 4):
         self.size = size

@@ -1,10 +1,15 @@
 """The app's process-wide state and its jobs: one Run, the live Table 1 (strategies), the sweep.
 
 A job is a generator of events (app.state): it loads the shared model, builds the config through
-`LazyConfig.from_user`, reuses or runs the baseline (BaselineCache), runs the pruned configs and, where
-their text diverged, their teacher-forced twins, and ends with `Finished`. A `RunWorker` thread runs
-one job holding a slot of the run gate, so an abandoned page can never keep the slot; Stop ends the job
-after its current step. The `/run` API runs the same job in the caller's thread.
+`LazyConfig.from_user`, and runs `lazyllm.compare.compare_stream` (the pruned run, the baseline, the
+teacher-forced twin where their texts diverged), ending with `Finished`. Every speed number is the
+method's: the baseline is run (and timed) in every job, next to the pruned runs it is compared with;
+only the layer scan of a prompt is kept between jobs (ScanCache). While a page draws a live view of the
+pruned run, the run waits (`Progress.drawn`): no step is timed while the views are built.
+
+A `RunWorker` thread runs one job holding a slot of the run gate, so an abandoned page can never keep
+the slot; Stop ends the job after its current step. The `/run` API runs the same job in the caller's
+thread.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 
 import lazyllm
 from app.inputs import RunRequest, check_prompt
-from app.serving import BaselineCache, Busy, Limits, ModelHub, RunGate, ViewStore, release_memory
+from app.serving import Busy, Limits, ModelHub, RunGate, ScanCache, ViewStore, release_memory
 from app.state import (
     Ended,
     Example,
@@ -35,7 +40,7 @@ from app.state import (
 )
 from app.tracefiles import load_trace_file
 from lazyllm import LazyConfig
-from lazyllm.compare import compare_results, forcing_needed
+from lazyllm.compare import compare_stream
 from lazyllm.config import PRESETS
 
 log = logging.getLogger("lazyllm.app")
@@ -43,65 +48,72 @@ log = logging.getLogger("lazyllm.app")
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SWEEP_KEEPS = (0.1, 0.2, 0.3, 0.5, 0.7)  # keep fractions of the per-prompt sweep
 START_EXAMPLE = "Pass-key retrieval"  # the recorded example on screen when the page opens
+LIVE_EVERY_S = 1.5  # a page that draws the run gets its trace at prefill, then at most this often
+DRAW_WAIT_S = 30.0  # the longest a run waits for a page to draw it (a page that went away: less)
 
 
 @dataclass
 class Context:
-    """What a job sees: the app, its Stop flag, and the last step it reported (for "stopped after")."""
+    """What a job sees: the app, its Stop flag, the last step it reported (for "stopped after"), and
+    whether a page draws the pruned run while it runs (`live`: a Run in the browser)."""
 
     app: App
     stop: threading.Event = field(default_factory=threading.Event)
     last: Progress | None = None
+    live: bool = False
 
     def stopped(self) -> Stopped:
         p = self.last
         return Stopped("starting" if p is None else f"{p.run} step {p.step}")
 
-
-def _stream(ctx: Context, lm, prompt, cfg: LazyConfig, label: str, index: int, total: int, new_tokens: int,
-            live: bool = False, **kw):  # fmt: skip
-    """Yield a Progress per step of one generation; return its result (None when stopped)."""
-    updates = lazyllm.generate_stream(
-        lm, prompt, config=cfg, max_new_tokens=new_tokens, instrument=live, return_logits=True,
-        should_stop=ctx.stop.is_set, **kw,
-    )  # fmt: skip
-    for upd in updates:
-        # the trace keeps growing in this thread: the UI gets a consistent copy of it so far
-        trace = (
-            replace(upd.trace, steps=list(upd.trace.steps), tokens=list(upd.trace.tokens)) if live else None
-        )
-        ctx.last = Progress(label, index, total, upd.step, new_tokens, upd.text, trace)
-        yield ctx.last
-        if upd.done:
-            return None if upd.result.stopped == "cancelled" else upd.result
-    return None
+    def wait_drawn(self, drawn: threading.Event) -> None:
+        """Hold the run until the page has drawn what it was sent (or Stop, or DRAW_WAIT_S)."""
+        deadline = time.monotonic() + DRAW_WAIT_S
+        while not drawn.wait(0.1) and not self.stop.is_set() and time.monotonic() < deadline:
+            pass
 
 
-def _baseline(ctx: Context, lm, req: RunRequest, index: int, total: int):
-    """The baseline of (model, prompt, new tokens): from the cache, or run (with the layer scan)."""
-    key = (lm.name, req.prompt, req.new_tokens, True)
-    base = ctx.app.baselines.get(key)
-    if base is None:
-        cfg = LazyConfig.preset("baseline")
-        base = yield from _stream(
-            ctx, lm, req.prompt, cfg, "baseline", index, total, req.new_tokens, scan=True
-        )
-        if base is not None:
-            ctx.app.baselines.put(key, base)
-    return base
-
-
-def _forced(ctx: Context, lm, cfg: LazyConfig, base, free, label: str, index: int, total: int):
-    """The teacher-forced pruned run (lazyllm.compare): the free run itself when the texts agree, else
-    from the free run where their tokens part (it was run forkable: only the steps after run)."""
-    if not forcing_needed(base, free):
-        free.fork = None
-        return free
-    n = len(base.token_ids)
-    forced = yield from _stream(
-        ctx, lm, base.prompt_ids, cfg, label, index, total, n, forced_tokens=base.token_ids, fork_from=free
+def _compare(
+    ctx: Context,
+    lm,
+    req: RunRequest,
+    cfg: LazyConfig,
+    label: str,
+    first: int,
+    total: int,
+    scan: bool = False,
+    base=None,
+):
+    """One compare_stream, a Progress per step (runs numbered from `first`, of `total`); its result
+    (baseline, pruned run, Comparison), or None when stopped. In a live job the pruned run's trace goes
+    to the page at prefill and then every LIVE_EVERY_S, and the run waits while the page draws it."""
+    drawn_at = 0.0
+    updates = compare_stream(
+        lm,
+        req.prompt,
+        cfg,
+        max_new_tokens=req.new_tokens,
+        instrument=True,
+        scan=scan,
+        base=base,
+        should_stop=ctx.stop.is_set,
+        label=label,
     )
-    return forced
+    for u in updates:
+        if u.done:
+            return u.result
+        up, trace, drawn = u.update, None, None
+        due = up.step == 0 or time.monotonic() - drawn_at >= LIVE_EVERY_S
+        if ctx.live and up.trace is not None and due and not up.done:
+            # the trace keeps growing in this thread: the page gets a consistent copy of it so far
+            trace = replace(up.trace, steps=list(up.trace.steps), tokens=list(up.trace.tokens))
+            drawn = threading.Event()
+        ctx.last = Progress(u.run, first + u.index, total, up.step, req.new_tokens, up.text, trace, drawn)
+        yield ctx.last
+        if drawn is not None:
+            ctx.wait_drawn(drawn)
+            drawn_at = time.monotonic()
+    return None
 
 
 def _model(ctx: Context, req: RunRequest):
@@ -117,24 +129,19 @@ def run_job(ctx: Context, req: RunRequest) -> Iterator:
     t0 = time.perf_counter()
     lm = yield from _model(ctx, req)
     cfg = req.config(lm.num_layers)
-    cached = ctx.app.baselines.get((lm.name, req.prompt, req.new_tokens, True)) is not None
-    total = 2 if cached else 3
-    free = yield from _stream(
-        ctx, lm, req.prompt, cfg, "LazyLLM", 0, total, req.new_tokens, live=True, forkable=True
-    )
-    base = None if free is None else (yield from _baseline(ctx, lm, req, 1, total))
-    forced = (
-        None
-        if base is None
-        else (yield from _forced(ctx, lm, cfg, base, free, "teacher-forced", total - 1, total))
-    )
-    if forced is None:
+    key = (lm.name, req.prompt)
+    scan = ctx.app.scans.get(key)  # the layer scan: a pure function of the prompt's prefill
+    result = yield from _compare(ctx, lm, req, cfg, "LazyLLM", 0, 3, scan=scan is None)
+    if result is None:
         yield ctx.stopped()
         return
+    base, free, comparison = result
+    if scan is None:
+        scan = base.scan
+        ctx.app.scans.put(key, scan)
     example, expected = ctx.app.known_answer(req)
     kind = example.kind if example is not None and expected == example.answer else answer_kind(expected)
-    comparison = compare_results(lm, base, free, forced)
-    view = RunView(free.trace, "run", comparison, example, expected, base.scan, answer_kind=kind)
+    view = RunView(free.trace, "run", comparison, example, expected, scan, answer_kind=kind)
     yield Finished(view, time.perf_counter() - t0)
 
 
@@ -149,12 +156,13 @@ def table_configs(req: RunRequest, kind: str, num_layers: int) -> list[LazyConfi
 
 
 def table_job(ctx: Context, req: RunRequest, kind: str) -> Iterator:
-    """Several configs against one (cached) baseline: a row each, with its teacher-forced fidelity."""
+    """Several configs against one baseline, run (and timed) first: a row each, with its teacher-forced
+    fidelity; the table so far is posted after every row (`Finished(..., partial=True)`)."""
     t0 = time.perf_counter()
     lm = yield from _model(ctx, req)
     configs = table_configs(req, kind, lm.num_layers)
     total = 2 * len(configs) + 1
-    base = yield from _baseline(ctx, lm, req, 0, total)
+    base = yield from _baseline(ctx, lm, req, total)
     if base is None:
         yield ctx.stopped()
         return
@@ -163,35 +171,60 @@ def table_job(ctx: Context, req: RunRequest, kind: str) -> Iterator:
     result = TableResult(kind, [table_row("baseline", None, base_correct)])
     for i, cfg in enumerate(configs):
         label = cfg.strategy if kind == "strategies" else f"keep {cfg.schedule[0][1]:g}"
-        free = yield from _stream(
-            ctx, lm, req.prompt, cfg, label, 2 * i + 1, total, req.new_tokens, forkable=True
-        )
-        forced = (
-            None if free is None else (yield from _forced(ctx, lm, cfg, base, free, label, 2 * i + 2, total))
-        )
-        if forced is None:
+        done = yield from _compare(ctx, lm, req, cfg, label, 2 * i + 1, total, base=base)
+        if done is None:
             yield ctx.stopped()
             return
-        c = compare_results(lm, base, free, forced)
+        _, free, c = done
         result.rows.append(table_row(label, c, is_right(free.text, expected), base_correct))
+        if i < len(configs) - 1:
+            yield Finished(replace(result, rows=list(result.rows)), time.perf_counter() - t0, partial=True)
     yield Finished(result, time.perf_counter() - t0)
+
+
+def _baseline(ctx: Context, lm, req: RunRequest, total: int):
+    """The table's baseline: a plain run with logits, timed (its Progress is run 0 of `total`)."""
+    updates = lazyllm.generate_stream(
+        lm, req.prompt, max_new_tokens=req.new_tokens, return_logits=True, should_stop=ctx.stop.is_set
+    )
+    for up in updates:
+        ctx.last = Progress("baseline", 0, total, up.step, req.new_tokens, up.text)
+        yield ctx.last
+        if up.done:
+            return None if up.result.stopped == "cancelled" else up.result
+    return None
 
 
 def table_row(label: str, c, correct: bool | None, base_correct: bool | None = None) -> dict:
     """One row of the live Table 1 / the sweep; `kept`: the answer is right (if known) or unchanged."""
     if c is None:
         answer = {True: "right", False: "wrong", None: "reference"}[correct]
-        return dict(label=label, config="baseline", answer=answer, kept=True, mean_kl=0.0, top1=1.0,
-                    ttft_speedup=1.0, compute_fraction=1.0, divergence=None)  # fmt: skip
+        return dict(
+            label=label,
+            config="baseline",
+            answer=answer,
+            kept=True,
+            mean_kl=0.0,
+            top1=1.0,
+            ttft_speedup=1.0,
+            compute_fraction=1.0,
+            divergence=None,
+        )
     kept = correct if correct is not None else c.same_text
     answer = "same text" if c.same_text else f"diverged at step {c.first_divergence}"
     if correct is not None:
         answer += f"; {'right' if correct else 'wrong'}"
     return dict(
-        label=label, config=c.config.get("describe", ""), answer=answer, kept=bool(kept), mean_kl=c.mean_kl,
-        top1=c.top1_agreement, ttft_speedup=c.ttft_speedup, compute_fraction=c.compute_fraction,
+        label=label,
+        config=c.config.get("describe", ""),
+        answer=answer,
+        kept=bool(kept),
+        mean_kl=c.mean_kl,
+        top1=c.top1_agreement,
+        ttft_speedup=c.ttft_speedup,
+        compute_fraction=c.compute_fraction,
         divergence=c.first_divergence,
-    )  # fmt: skip
+    )
 
 
 class RunWorker(threading.Thread):
@@ -236,7 +269,7 @@ class App:
         self.limits = limits or Limits.from_env()
         self.hub = ModelHub(self.limits, loader)
         self.gate = RunGate(self.limits.concurrency, self.limits.max_queue)
-        self.baselines = BaselineCache(size=4)
+        self.scans = ScanCache(size=8)
         self.views = ViewStore(self.limits.view_memory_mb * 2**20)
         self.examples = load_examples()
         self.recorded = recorded_traces(self.examples)
@@ -245,11 +278,15 @@ class App:
         self._lock = threading.Lock()
 
     def known_answer(self, req: RunRequest) -> tuple[Example | None, str]:
-        """The example the prompt is (unedited), and the answer to check: typed, else the example's."""
+        """The example the prompt is (unedited), and the answer to check for *this* prompt: the one
+        given, else the example's. The example's own answer sent with another prompt (still in its field
+        when a prompt was pasted over the example) belongs to the example: it judges nothing here.
+        The `/run` API names no example: its `expected` is used as given."""
         ex = self.examples.get(req.example) if req.example else None
-        if ex is not None and ex.prompt != req.prompt:
-            ex = None  # the visitor edited the prompt: the example's answer no longer applies
-        return ex, req.expected or (ex.answer if ex else "")
+        if ex is not None and ex.prompt == req.prompt:
+            return ex, req.expected or ex.answer
+        stale = ex is not None and req.expected == ex.answer
+        return None, "" if stale else req.expected
 
     def recorded_view(self, name: str) -> RunView | None:
         """A recorded example trace, parsed once per process and shared (views never modify it)."""
@@ -271,8 +308,10 @@ class App:
 
     # -- workers of browser sessions -----------------------------------------------------------
 
-    def start(self, session: str | None, job: Callable[[Context], Iterator]) -> RunWorker:
+    def start(self, session: str | None, job: Callable[[Context], Iterator], live: bool = False) -> RunWorker:
+        """Run `job` in a worker thread; live: a page draws its pruned run as it goes (Context.live)."""
         worker = RunWorker(self, job)
+        worker.ctx.live = live
         if session:
             with self._lock:
                 self._workers[session] = worker
@@ -294,8 +333,15 @@ class App:
 
     # -- the /run API --------------------------------------------------------------------------
 
-    def run_api(self, prompt: str, preset: str = "default", schedule: str = "", strategy: str = "lazy",
-                max_new_tokens: int = 32, expected: str = "") -> dict:  # fmt: skip
+    def run_api(
+        self,
+        prompt: str,
+        preset: str = "default",
+        schedule: str = "",
+        strategy: str = "lazy",
+        max_new_tokens: int = 32,
+        expected: str = "",
+    ) -> dict:
         """Run the baseline and LazyLLM on `prompt`: the comparison (teacher-forced per-step KL and top-1,
         free-running agreement, timings), the verdict and the config that ran.
 

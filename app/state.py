@@ -7,6 +7,7 @@ session holds it in `gr.State`.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -126,15 +127,18 @@ class Progress:
     step: int
     new_tokens: int
     text: str  # generated so far
-    trace: Trace | None = None  # the pruned run's trace so far (the main run only)
+    trace: Trace | None = None  # the pruned run's trace so far, for a page to draw (live runs only)
+    drawn: threading.Event | None = field(default=None, compare=False)  # set by the page once drawn
 
 
 @dataclass(frozen=True)
 class Finished:
-    """A job's result: a RunView (Run) or a TableResult (compare strategies, sweep)."""
+    """A job's result: a RunView (Run) or a TableResult (compare strategies, sweep); a table job also
+    posts the table so far after each row (partial=True)."""
 
     result: object
     seconds: float
+    partial: bool = False
 
 
 @dataclass(frozen=True)

@@ -380,12 +380,13 @@ VIEW_OUTPUTS = (
     "download",
     "recorded",
     "example",
+    "expected",
     *SUMMARY,
     *STEP,
     *RUN_WIDE,
     *WALK,
 )
-TABLE_OUTPUTS = ("table", "table_plot", "status", "example")
+TABLE_OUTPUTS = ("table", "table_plot", "status", "example", "expected")
 RUN_INPUTS = (
     "prompt",
     "model",
@@ -423,8 +424,9 @@ def _wire_run(app: App, cb: Callbacks, c: dict) -> None:
 
     panel = _outs(c, ("prompt", "expected", "preset", "schedule", "preset_note"))
     c["example"].input(bind(cb.on_example, c, panel), c["example"], panel, **QUIET)
-    edited = dict(fn=bind(cb.on_prompt_edit, c, [c["example"]]), inputs=[c["prompt"], c["example"]],
-                  outputs=c["example"], **QUIET)  # fmt: skip
+    edited_out = [c["example"], c["expected"]]
+    edited = dict(fn=bind(cb.on_prompt_edit, c, edited_out), inputs=[c["prompt"], c["example"]],
+                  outputs=edited_out, **QUIET)  # fmt: skip
     c["prompt"].input(**edited)
     c["prompt"].blur(**edited)  # also a paste made before the page had wired its events
     c["preset"].input(on_preset, c["preset"], [c["schedule"], c["preset_note"]], **QUIET)

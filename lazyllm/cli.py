@@ -90,36 +90,46 @@ def add_generate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
-def _progress(update, prompt_len: int, max_new: int) -> None:
+def _progress(update, prompt_len: int, max_new: int, run: str = "") -> None:
     if update.step == 0:
-        print(f"prefill: {prompt_len} prompt tokens in {update.seconds:.2f} s", file=sys.stderr)
+        what = f"{run} prefill" if run else "prefill"
+        print(f"{what}: {prompt_len} prompt tokens in {update.seconds:.2f} s", file=sys.stderr)
     elif update.step % 8 == 0 or update.done:
         print(f"\rdecode: {update.step + 1}/{max_new} tokens", end="", file=sys.stderr, flush=True)
     if update.done and update.step > 0:
         print(file=sys.stderr)
 
 
-def _generate(lm, prompt, cfg, args, instrument: bool, show_progress: bool, logits=False, forkable=False):
-    from .generate import encode_prompt, generate_stream
+def _generate(lm, prompt_ids, cfg, args, instrument: bool, show_progress: bool):
+    """One run (no --compare), with a progress line on stderr."""
+    from .generate import generate_stream
 
-    prompt_len = len(encode_prompt(lm, prompt, chat=not args.no_chat))
     if show_progress:
         print(f"running {cfg.describe()} ...", file=sys.stderr)
-    for update in generate_stream(
-        lm,
-        prompt,
-        config=cfg,
-        max_new_tokens=args.max_new_tokens,
-        instrument=instrument,
-        return_logits=logits,
-        chat=not args.no_chat,
-        forkable=forkable,
-    ):
+    updates = generate_stream(
+        lm, prompt_ids, config=cfg, max_new_tokens=args.max_new_tokens, instrument=instrument
+    )
+    for update in updates:
         if show_progress:
-            _progress(update, prompt_len, args.max_new_tokens)
+            _progress(update, len(prompt_ids), args.max_new_tokens)
         if update.done:
             return update.result
     raise RuntimeError("generation ended without a result")
+
+
+def _compare(lm, prompt_ids, cfg, args, instrument: bool, show_progress: bool):
+    """--compare: lazyllm.compare's one sequence (pruned run, baseline, teacher-forced twin)."""
+    from .compare import compare_stream
+
+    if show_progress:
+        print(f"running {cfg.describe()}, then the baseline ...", file=sys.stderr)
+    updates = compare_stream(lm, prompt_ids, cfg, max_new_tokens=args.max_new_tokens, instrument=instrument)
+    for u in updates:
+        if u.done:
+            return u.result
+        if show_progress and u.run != "teacher-forced":  # the forced twin is not timed
+            _progress(u.update, len(prompt_ids), args.max_new_tokens, u.run)
+    raise RuntimeError("the comparison ended without a result")
 
 
 def summary(res, comparison=None) -> dict:
@@ -159,20 +169,18 @@ def prompt_and_model(args):
 
 
 def cmd_generate(args) -> int:
-    from .compare import compare_results, teacher_forced, verdict
+    from .compare import verdict
+    from .generate import encode_prompt
 
     prompt, lm = prompt_and_model(args)
     cfg = config_from_args(args, lm.num_layers)  # layer ranges checked before anything runs
-    show = not args.json
-    base = None
-    if args.compare:
-        base = _generate(lm, prompt, LazyConfig.preset("baseline"), args, False, show, logits=True)
-    res = _generate(
-        lm, prompt, cfg, args, args.trace_out is not None, show, logits=args.compare, forkable=args.compare
-    )
+    ids = encode_prompt(lm, prompt, chat=not args.no_chat)
+    show, instrument = not args.json, args.trace_out is not None
     comparison = None
-    if base is not None:
-        comparison = compare_results(lm, base, res, teacher_forced(lm, cfg, base, res))
+    if args.compare:
+        _, res, comparison = _compare(lm, ids, cfg, args, instrument, show)
+    else:
+        res = _generate(lm, ids, cfg, args, instrument, show)
     if args.trace_out:
         Path(args.trace_out).write_text(res.trace.to_json())
     out = summary(res, comparison)
@@ -188,7 +196,8 @@ def cmd_generate(args) -> int:
         c = comparison
         print(f"[baseline] TTFT {c.baseline_ttft_s:.3f} s, total {c.baseline_total_s:.3f} s")
         print(
-            f"TTFT speedup {c.ttft_speedup:.2f}x, whole-generation speedup {c.generation_speedup:.2f}x; "
+            f"TTFT speedup {c.ttft_speedup:.2f}x, whole-generation speedup {c.generation_speedup:.2f}x "
+            f"(over the {c.timed_steps} steps both runs took; timed: {c.timing}); "
             f"{verdict(c)} Free-running token agreement {c.token_agreement:.0%}; teacher-forced: "
             f"top-1 agreement {c.top1_agreement:.0%}, mean KL {c.mean_kl:.3g} nats"
         )

@@ -11,17 +11,26 @@ Used by the CLI (`generate --compare`), the app (`/run` and every view) and the 
   (`generate(..., forced_tokens=base.token_ids)`), so at every step both models predict from the same
   context. Per step: KL(p_baseline || p_pruned) of the next-token distributions, in nats, and whether
   their top-1 tokens agree. Well defined at every step, also after the free-running texts diverged.
+- **Speed**: TTFT speedup = baseline prefill step / pruned prefill step; whole-generation speedup =
+  baseline seconds / pruned seconds over the steps *both* runs took (the first k, k = the shorter run's
+  length), never k steps against k + 1. The two runs are timed back to back in one process; every
+  second is the method's: instrumentation (trace, layer scan, checkpoints) is timed apart and left out
+  (generate's Timings.instrument_s), and the forced run is never timed.
+
+`compare_stream` is the one sequence (pruned run, baseline, teacher-forced twin) that the CLI, the app
+and the harness run; `compare_runs` is the same, drained.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
 import numpy as np
 
 from .config import LazyConfig
-from .generate import GenerationResult, generate
+from .generate import GenerationResult, StreamUpdate, encode_prompt, generate_stream
 
 
 def token_agreement(base_ids, lazy_ids) -> float:
@@ -72,8 +81,9 @@ def forcing_needed(base: GenerationResult, free: GenerationResult) -> bool:
     return free.logits is None or free.token_ids != base.token_ids
 
 
-def teacher_forced(lm, config: LazyConfig, base: GenerationResult, free: GenerationResult | None = None,
-                   seed: int = 0) -> GenerationResult:  # fmt: skip
+def teacher_forced(
+    lm, config: LazyConfig, base: GenerationResult, free: GenerationResult | None = None, seed: int = 0
+) -> GenerationResult:
     """The pruned run fed the baseline's tokens (needs base.token_ids; returns logits).
 
     When the free-running pruned run `free` (same config and seed) produced exactly the baseline's
@@ -85,11 +95,28 @@ def teacher_forced(lm, config: LazyConfig, base: GenerationResult, free: Generat
     if free is not None and not forcing_needed(base, free):
         free.fork = None  # not needed: the caches it holds are freed
         return free
+    for update in _forced_stream(lm, config, base, free, seed):
+        if update.done:
+            return update.result
+    raise RuntimeError("the teacher-forced run ended without a result")
+
+
+def _forced_stream(
+    lm, config: LazyConfig, base: GenerationResult, free: GenerationResult | None, seed: int, should_stop=None
+) -> Iterator[StreamUpdate]:
+    """The teacher-forced run's updates (it starts from `free`'s fork when it has one)."""
     fork = free if free is not None and free.fork is not None else None
-    return generate(
-        lm, base.prompt_ids, config=config, max_new_tokens=len(base.token_ids), return_logits=True,
-        seed=seed, forced_tokens=base.token_ids, fork_from=fork,
-    )  # fmt: skip
+    yield from generate_stream(
+        lm,
+        base.prompt_ids,
+        config=config,
+        max_new_tokens=len(base.token_ids),
+        return_logits=True,
+        seed=seed,
+        forced_tokens=base.token_ids,
+        fork_from=fork,
+        should_stop=should_stop,
+    )
 
 
 @dataclass
@@ -114,15 +141,34 @@ class Comparison:
     top1_per_step: list[bool]  # teacher-forced
     config: dict = field(default_factory=dict)  # the pruned run's config (config_summary)
     prompt_tokens: int = 0
+    timing: str = ""  # how the seconds were measured (timing_note), for every screen that shows them
+    lazy_instrument_s: float = 0.0  # the pruned run's instrumentation, timed apart and left out
+    baseline_instrument_s: float = 0.0
 
     @property
     def ttft_speedup(self) -> float:
         return _ratio(self.baseline_ttft_s, self.lazy_ttft_s)
 
     @property
+    def timed_steps(self) -> int:
+        """Steps both runs took: the whole-generation speedup compares these, never k against k + 1."""
+        return min(len(self.baseline_step_s), len(self.lazy_step_s))
+
+    @property
     def generation_speedup(self) -> float:
-        """Baseline's whole-generation time / the pruned run's (each for its own text)."""
-        return _ratio(self.baseline_total_s, self.lazy_total_s)
+        """Baseline seconds / pruned seconds over the first `timed_steps` steps of each run."""
+        k = self.timed_steps
+        if k == 0:  # a comparison without per-step times (an old trace file)
+            return _ratio(self.baseline_total_s, self.lazy_total_s)
+        return _ratio(sum(self.baseline_step_s[:k]), sum(self.lazy_step_s[:k]))
+
+    @property
+    def decode_step_ratio(self) -> float:
+        """Median pruned decode step / median baseline decode step (nan without decode steps)."""
+        k = self.timed_steps
+        if k < 2:
+            return float("nan")
+        return _ratio(float(np.median(self.lazy_step_s[1:k])), float(np.median(self.baseline_step_s[1:k])))
 
     @property
     def mean_kl(self) -> float:
@@ -159,6 +205,8 @@ class Comparison:
         derived = dict(
             ttft_speedup=self.ttft_speedup,
             generation_speedup=self.generation_speedup,
+            timed_steps=self.timed_steps,
+            decode_step_ratio=self.decode_step_ratio,
             mean_kl=self.mean_kl,
             top1_agreement=self.top1_agreement,
             baseline_new_tokens=len(self.baseline_tokens),
@@ -167,7 +215,7 @@ class Comparison:
         return {**asdict(self), **{k: _finite(v) for k, v in derived.items()}}
 
 
-_TEXTS = ("baseline_text", "lazy_text")
+_TEXTS = ("baseline_text", "lazy_text", "timing")
 _TOKEN_LISTS = ("baseline_tokens", "lazy_tokens")
 _SECONDS = ("baseline_step_s", "lazy_step_s", "kl_per_step")
 MAX_STEPS = 1_000_000
@@ -226,8 +274,22 @@ def token_texts(lm, ids) -> list[str]:
     return [lm.tokenizer.decode([int(i)], skip_special_tokens=True) for i in ids]
 
 
+def timing_note(base: GenerationResult, free: GenerationResult, base_timed: bool = True) -> str:
+    """How the comparison's seconds were measured, in words (shown next to every speed number)."""
+    parts = [
+        "one run each, back to back in this process" if base_timed else "the baseline given by the caller"
+    ]
+    if free.timings.instrument_s > 0 or base.timings.instrument_s > 0:
+        aside = free.timings.instrument_s + base.timings.instrument_s
+        parts.append(
+            f"instrumentation (trace, layer scan, checkpoints: {aside:.3f} s) timed apart and left out"
+        )
+    parts.append("the teacher-forced run is not timed")
+    return "; ".join(parts)
+
+
 def compare_results(
-    lm, base: GenerationResult, free: GenerationResult, forced: GenerationResult
+    lm, base: GenerationResult, free: GenerationResult, forced: GenerationResult, timing: str = ""
 ) -> Comparison:
     """The Comparison of a baseline run, the free-running pruned run and its teacher-forced run."""
     kl, top1 = step_kl_top1(base.logits, forced.logits)
@@ -250,22 +312,107 @@ def compare_results(
         top1_per_step=top1,
         config=config_summary(free.config),
         prompt_tokens=free.stats.prompt_len,
+        timing=timing or timing_note(base, free),
+        lazy_instrument_s=free.timings.instrument_s,
+        baseline_instrument_s=base.timings.instrument_s,
     )
 
 
+@dataclass
+class CompareUpdate:
+    """One step of one run of compare_stream; the last update has done=True and `result`."""
+
+    run: str  # "LazyLLM" (or the caller's label), "baseline" or "teacher-forced"
+    index: int  # which run of the sequence (0-based) …
+    total: int  # … of at most how many
+    update: StreamUpdate | None  # the run's step (None on the final update)
+    done: bool = False
+    result: tuple[GenerationResult, GenerationResult, Comparison] | None = None  # None when stopped
+
+
+def compare_stream(
+    lm,
+    prompt,
+    config: LazyConfig,
+    *,
+    max_new_tokens: int = 32,
+    chat: bool = True,
+    seed: int = 0,
+    instrument: bool = False,
+    scan: bool = False,
+    base: GenerationResult | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    label: str = "LazyLLM",
+) -> Iterator[CompareUpdate]:
+    """The one comparison sequence: the pruned run, the baseline, and (if their texts differ) the pruned
+    run teacher-forced on the baseline's tokens; yields a CompareUpdate per step of each run, then a
+    final one with `result` = (baseline, pruned run, Comparison), or None when should_stop ended it.
+
+    The pruned run goes first (its prefill can be shown at once) and is kept open (forkable) only for
+    the forced twin, which starts from it where the tokens part; the fork is freed however this ends.
+    instrument: the pruned run records its Trace (`run.trace`). scan: the baseline also runs the layer
+    scan (`baseline.scan`). base: a baseline result of the same prompt with logits (e.g. a bench's own
+    interleaved run): used as given, not run again. Timings: see the module doc.
+    """
+    ids = encode_prompt(lm, prompt, chat=chat)
+    total, given = (2, True) if base is not None else (3, False)
+
+    def run(name: str, index: int, updates: Iterator[StreamUpdate]):
+        """Pass a run's updates on; return its result (None when stopped)."""
+        for u in updates:
+            yield CompareUpdate(name, index, total, u)
+            if u.done:
+                return None if u.result.stopped == "cancelled" else u.result
+        return None
+
+    common = dict(max_new_tokens=max_new_tokens, return_logits=True, should_stop=should_stop)
+    pruned = generate_stream(lm, ids, config, instrument=instrument, seed=seed, forkable=True, **common)
+    free = yield from run(label, 0, pruned)
+    forced = None
+    try:
+        if free is not None and base is None:
+            base = yield from run("baseline", 1, generate_stream(lm, ids, scan=scan, **common))
+        if free is not None and base is not None:
+            forced = free  # the texts agree: the free run was fed the baseline's tokens
+            if forcing_needed(base, free):
+                twin = _forced_stream(lm, config, base, free, seed, should_stop)
+                forced = yield from run("teacher-forced", total - 1, twin)
+    finally:
+        if free is not None:
+            free.fork = None  # the caches a forkable run holds, freed however the sequence ends
+    result = None
+    if forced is not None:
+        result = (base, free, compare_results(lm, base, free, forced, timing_note(base, free, not given)))
+    yield CompareUpdate("done", total, total, None, done=True, result=result)
+
+
 def compare_runs(
-    lm, prompt, config: LazyConfig, max_new_tokens: int = 32, chat: bool = True, seed: int = 0,
-    base: GenerationResult | None = None, instrument: bool = False,
-) -> tuple[GenerationResult, GenerationResult, Comparison]:  # fmt: skip
-    """Run the baseline (unless given: it must have logits), the pruned run, and, if their texts
-    differ, the teacher-forced pruned run; return (baseline, pruned run, Comparison)."""
-    if base is None:
-        base = generate(lm, prompt, None, max_new_tokens, return_logits=True, chat=chat)
-    free = generate(
-        lm, prompt, config, max_new_tokens, instrument, return_logits=True, chat=chat, seed=seed, forkable=True
-    )  # fmt: skip
-    forced = teacher_forced(lm, config, base, free, seed)
-    return base, free, compare_results(lm, base, free, forced)
+    lm,
+    prompt,
+    config: LazyConfig,
+    max_new_tokens: int = 32,
+    *,
+    chat: bool = True,
+    seed: int = 0,
+    base: GenerationResult | None = None,
+    instrument: bool = False,
+    scan: bool = False,
+) -> tuple[GenerationResult, GenerationResult, Comparison]:
+    """compare_stream drained: (baseline, pruned run, Comparison)."""
+    for u in compare_stream(
+        lm,
+        prompt,
+        config,
+        max_new_tokens=max_new_tokens,
+        chat=chat,
+        seed=seed,
+        base=base,
+        instrument=instrument,
+        scan=scan,
+    ):
+        if u.done:
+            return u.result
+    raise RuntimeError("the comparison ended without a result")
 
 
 def verdict(c: Comparison, correct: bool | None = None) -> str:

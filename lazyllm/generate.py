@@ -25,9 +25,13 @@ MAX_NEW_TOKENS = 4096
 
 @dataclass
 class Timings:
-    ttft_s: float = 0.0  # prefill + first token
-    total_s: float = 0.0
-    step_s: list[float] = field(default_factory=list)  # wall-clock seconds of each step
+    """Wall-clock seconds of the method's work. Instrumentation (the trace, the layer scan, a forkable
+    run's checkpoints) is timed apart, left out of every step's time, and reported as instrument_s."""
+
+    ttft_s: float = 0.0  # the prefill step: prompt -> first token
+    total_s: float = 0.0  # every step of the generation (the sum of step_s)
+    step_s: list[float] = field(default_factory=list)  # seconds of each step (0 = prefill)
+    instrument_s: float = 0.0  # seconds of instrumentation left out of the above (0 for a plain run)
 
 
 @dataclass
@@ -230,14 +234,16 @@ def check_forced(lm: LoadedModel, forced_tokens, max_new_tokens: int) -> list[in
 
 
 def _run(lm, runner: LazyRunner, prompt_ids, steps: int, eos: set[int], forced, reused=()) -> Iterator:
-    """Yield (step, token_id, logits, step_trace, seconds) for every step.
+    """Yield (step, token_id, logits, step_trace, seconds, aside) for every step.
 
     Greedy decoding; with `forced` (teacher forcing) the token fed to the next step is forced[step]
     instead of the argmax, and the run takes exactly len(forced) steps. `reused`: the logits of the
     first steps, taken from a forked run (their seconds are 0); the runner goes on after them.
+    seconds: the step's time up to its next token (on a GPU: the device is waited for), its
+    instrumentation (`aside`, measured by the runner) left out.
     """
     for step, logits in enumerate(reused):
-        yield step, forced[step], logits, None, 0.0
+        yield step, forced[step], logits, None, 0.0, 0.0
     first = forced[len(reused) - 1 : len(reused)] if reused else prompt_ids  # what the next step is fed
     ids = torch.tensor(first, dtype=torch.long, device=lm.device)
     with torch.inference_mode():
@@ -245,8 +251,12 @@ def _run(lm, runner: LazyRunner, prompt_ids, steps: int, eos: set[int], forced, 
             t0 = time.perf_counter()
             logits, step_trace = runner.step(ids)
             token = int(logits.argmax()) if forced is None else forced[step]
-            seconds = time.perf_counter() - t0
-            yield step, token, logits, step_trace, seconds
+            if forced is not None and lm.device.type == "cuda":
+                torch.cuda.synchronize()  # as the argmax waits for the device in a free run
+            seconds = max(time.perf_counter() - t0 - runner.aside_s, 0.0)
+            if step_trace is not None:
+                step_trace.seconds = seconds
+            yield step, token, logits, step_trace, seconds, runner.aside_s
             if forced is None and token in eos:
                 return
             ids = torch.tensor([token], dtype=torch.long, device=lm.device)
@@ -266,43 +276,44 @@ def _new_trace(lm: LoadedModel, config: LazyConfig, prompt_ids: list[int]) -> Tr
     )
 
 
-def generate_stream(
-    lm: LoadedModel,
-    prompt,
-    config: LazyConfig | None = None,
-    max_new_tokens: int = 32,
-    instrument: bool = False,
-    return_logits: bool = False,
-    chat: bool = True,
-    seed: int = 0,
-    forced_tokens=None,
-    should_stop=None,
-    scan: bool = False,
-    forkable: bool = False,
-    fork_from: GenerationResult | None = None,
-    _text: bool = True,
-) -> Iterator[StreamUpdate]:
-    """Generate, yielding one StreamUpdate per step; the last one has done=True and the result.
+@dataclass
+class _Prepared:
+    """A validated request with its runner: what _prepare hands to _steps."""
 
-    forced_tokens: teacher forcing: feed these ids instead of the argmax (one step per id; the
-        result's token_ids are these ids and its logits the model's predictions on that context).
-    should_stop: optional callable checked after each step; True ends the run cleanly.
-    scan: also score every layer at prefill with the paper's importance (the layer scan; pruning
-        off only): `result.scan`, (L, prompt_len).
-    forkable: keep the run open in `result.fork` (its runner and a checkpoint after every step; needs
-        return_logits), so that a teacher-forced run can start from it. Holds the run's caches until
-        used: pass it to fork_from, or drop it (`result.fork = None`).
-    fork_from: a forkable result of the same prompt, config and seed: the teacher-forced run
-        (forced_tokens) reuses its steps that were fed the same tokens (all up to its first token that
-        differs from forced_tokens) and runs only the rest, from that step's checkpoint. A fork is used
-        once (fork_from.fork becomes None); the reused steps take 0 s (forced runs are not timed).
-    """
+    lm: LoadedModel
+    config: LazyConfig
+    prompt_ids: list[int]
+    steps: int  # how many steps at most
+    forced: list[int] | None
+    runner: LazyRunner
+    reused: list  # logits of the steps taken from a forked run
+    trace: Trace | None
+    return_logits: bool
+    forkable: bool
+    seed: int
+    scan: bool
+
+
+def _prepare(
+    lm,
+    prompt,
+    config,
+    *,
+    max_new_tokens,
+    instrument,
+    return_logits,
+    chat,
+    seed,
+    forced_tokens,
+    scan,
+    forkable,
+    fork_from,
+) -> _Prepared:
+    """Validate, encode, and build the runner (or take it from the fork); ValueError names the field."""
     config = (config or LazyConfig.preset("baseline")).resolved(lm.num_layers)
     prompt_ids = encode_prompt(lm, prompt, chat=chat)
     check_request(lm, prompt_ids, max_new_tokens)
     forced = check_forced(lm, forced_tokens, max_new_tokens)
-    steps = len(forced) if forced is not None else max_new_tokens
-    trace = _new_trace(lm, config, prompt_ids) if instrument else None
     if forkable and not return_logits:
         raise ValueError("forkable: a run kept open for teacher forcing needs return_logits=True")
     if fork_from is not None:
@@ -313,46 +324,126 @@ def generate_stream(
         runner = LazyRunner(
             lm, config, capacity, instrument=instrument, seed=seed, scan=scan, forkable=forkable
         )
+    return _Prepared(
+        lm=lm,
+        config=config,
+        prompt_ids=prompt_ids,
+        steps=len(forced) if forced is not None else max_new_tokens,
+        forced=forced,
+        runner=runner,
+        reused=reused,
+        trace=_new_trace(lm, config, prompt_ids) if instrument else None,
+        return_logits=return_logits,
+        forkable=forkable,
+        seed=seed,
+        scan=scan,
+    )
+
+
+def _steps(p: _Prepared, should_stop, texts: bool) -> Iterator[StreamUpdate]:
+    """Run a prepared request, one StreamUpdate per step; the last has done=True and the result.
+    texts: decode the text so far at every step (a stream's reader shows it; generate does not)."""
+    lm, trace = p.lm, p.trace
     tokens, step_logits, timings = [], [], Timings()
-    start, stopped, eos = time.perf_counter(), "length", lm.eos_ids
-    run = _run(lm, runner, prompt_ids, steps, eos, forced, reused)
-    for step, token, logits, step_trace, seconds in run:
+    stopped, eos = "length", lm.eos_ids
+    for step, token, logits, step_trace, seconds, aside in _run(
+        lm, p.runner, p.prompt_ids, p.steps, eos, p.forced, p.reused
+    ):
         tokens.append(token)
         timings.step_s.append(seconds)
-        if step == 0:
-            timings.ttft_s = seconds
-        if return_logits:
+        timings.instrument_s += aside
+        if p.return_logits:
             step_logits.append(logits)
         if trace is not None:
             trace.steps.append(step_trace)
             trace.tokens.append(_token_texts(lm, [token])[0])
-        last = len(tokens) == steps or (forced is None and token in eos)
+        last = len(tokens) == p.steps or (p.forced is None and token in eos)
         if last and token in eos:
             stopped = "eos"
         elif not last and should_stop is not None and should_stop():
             stopped = "cancelled"
-        text = _decode(lm, tokens) if _text else ""
-        update = StreamUpdate(step, token, text, seconds, trace, logits if return_logits else None)
+        text = _decode(lm, tokens) if texts else ""
+        update = StreamUpdate(step, token, text, seconds, trace, logits if p.return_logits else None)
         if last or stopped == "cancelled":
             break
         yield update
-    timings.total_s = time.perf_counter() - start
-    stats = Stats(len(prompt_ids), runner.prompt_compute_fraction(), runner.prompt_tokens_used_fraction())
-    result = GenerationResult(
-        text=_decode(lm, tokens),
+    timings.ttft_s, timings.total_s = timings.step_s[0], sum(timings.step_s)
+    update.done, update.result = True, _result(p, tokens, step_logits, timings, stopped)
+    yield update
+
+
+def _result(p: _Prepared, tokens, step_logits, timings: Timings, stopped: str) -> GenerationResult:
+    runner = p.runner
+    stats = Stats(len(p.prompt_ids), runner.prompt_compute_fraction(), runner.prompt_tokens_used_fraction())
+    return GenerationResult(
+        text=_decode(p.lm, tokens),
         token_ids=tokens,
-        prompt_ids=prompt_ids,
+        prompt_ids=p.prompt_ids,
         timings=timings,
         stats=stats,
-        config=config,
-        logits=torch.stack(step_logits) if return_logits else None,
-        trace=trace,
+        config=p.config,
+        logits=torch.stack(step_logits) if p.return_logits else None,
+        trace=p.trace,
         stopped=stopped,
-        scan=_scan_array(runner) if scan else None,
-        fork=Fork(runner, seed) if forkable and stopped != "cancelled" else None,
+        scan=_scan_array(runner) if p.scan else None,
+        fork=Fork(runner, p.seed) if p.forkable and stopped != "cancelled" else None,
     )
-    update.done, update.result = True, result
-    yield update
+
+
+def generate_stream(
+    lm: LoadedModel,
+    prompt,
+    config: LazyConfig | None = None,
+    *,
+    max_new_tokens: int = 32,
+    instrument: bool = False,
+    return_logits: bool = False,
+    chat: bool = True,
+    seed: int = 0,
+    forced_tokens=None,
+    should_stop=None,
+    scan: bool = False,
+    forkable: bool = False,
+    fork_from: GenerationResult | None = None,
+) -> Iterator[StreamUpdate]:
+    """Generate, yielding one StreamUpdate per step (0 = prefill); the last one has done=True and the result.
+
+    lm: a LoadedModel (load_model). prompt: text (chat-templated when `chat` and the model has a
+        template), a list of chat messages [{"role", "content"}], or a list of token ids.
+    config: the LazyConfig (None: the baseline, no pruning); presets are resolved for this model.
+    max_new_tokens: steps at most (1 = the prefill only); the run ends earlier at an end-of-sequence token.
+    instrument: record a Trace of every decision (`result.trace`; DESIGN.md's trace fields).
+    return_logits: keep each step's (V,) logits (`result.logits`, (steps, V) float32).
+    chat: apply the chat template to a text prompt. seed: the `random` strategy's generator.
+    forced_tokens: teacher forcing: feed these ids instead of the argmax (one step per id; the
+        result's token_ids are these ids and its logits the model's predictions on that context).
+    should_stop: optional callable checked after each step; True ends the run cleanly (stopped="cancelled").
+    scan: also score every layer at prefill with the paper's importance (the layer scan; pruning
+        off only): `result.scan`, (L, prompt_len).
+    forkable: keep the run open in `result.fork` (its runner and a checkpoint after every step; needs
+        return_logits), so that a teacher-forced run can start from it. Holds the run's caches until
+        used: pass it to fork_from, or drop it (`result.fork = None`). lazyllm.compare does this.
+    fork_from: a forkable result of the same prompt, config and seed: the teacher-forced run
+        (forced_tokens) reuses its steps that were fed the same tokens (all up to its first token that
+        differs from forced_tokens) and runs only the rest, from that step's checkpoint. A fork is used
+        once (fork_from.fork becomes None); the reused steps take 0 s (forced runs are not timed).
+    Timings are the method's: instrumentation (instrument, scan, forkable) is timed apart and left out.
+    """
+    p = _prepare(
+        lm,
+        prompt,
+        config,
+        max_new_tokens=max_new_tokens,
+        instrument=instrument,
+        return_logits=return_logits,
+        chat=chat,
+        seed=seed,
+        forced_tokens=forced_tokens,
+        scan=scan,
+        forkable=forkable,
+        fork_from=fork_from,
+    )
+    yield from _steps(p, should_stop, texts=True)
 
 
 def _fork(free: GenerationResult, config: LazyConfig, prompt_ids, forced, seed, recorded: bool):
@@ -390,6 +481,7 @@ def generate(
     lm: LoadedModel,
     prompt,
     config: LazyConfig | None = None,
+    *,
     max_new_tokens: int = 32,
     instrument: bool = False,
     return_logits: bool = False,
@@ -402,15 +494,24 @@ def generate(
 ) -> GenerationResult:
     """Greedy generation with LazyLLM (or the exact baseline when the config prunes nothing).
 
-    forced_tokens: teacher forcing (see generate_stream); with pruning off the forced logits equal
-    the free-running ones wherever the fed tokens are the argmax. forkable, fork_from: a teacher-forced
-    run that starts from the free run where their tokens part (see generate_stream).
+    The same options as generate_stream (see there), without its should_stop; returns the result.
+    With pruning off the forced logits equal the free-running ones wherever the fed tokens are the argmax.
     """
-    updates = generate_stream(
-        lm, prompt, config, max_new_tokens, instrument, return_logits, chat, seed,
-        forced_tokens=forced_tokens, scan=scan, forkable=forkable, fork_from=fork_from, _text=False,
-    )  # fmt: skip
-    for update in updates:
+    p = _prepare(
+        lm,
+        prompt,
+        config,
+        max_new_tokens=max_new_tokens,
+        instrument=instrument,
+        return_logits=return_logits,
+        chat=chat,
+        seed=seed,
+        forced_tokens=forced_tokens,
+        scan=scan,
+        forkable=forkable,
+        fork_from=fork_from,
+    )
+    for update in _steps(p, None, texts=False):
         if update.done:
             return update.result
     raise RuntimeError("generation ended without a result")

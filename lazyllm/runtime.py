@@ -12,6 +12,7 @@ With an empty schedule this is an exact re-implementation of the reference model
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -86,9 +87,15 @@ class LazyRunner:
     """Runs the steps of one generation; owns its KV caches, Aux Cache and (optional) trace."""
 
     def __init__(
-        self, lm: LoadedModel, config: LazyConfig, capacity: int, instrument: bool = False, seed=0, scan=False,
+        self,
+        lm: LoadedModel,
+        config: LazyConfig,
+        capacity: int,
+        instrument: bool = False,
+        seed=0,
+        scan=False,
         forkable: bool = False,
-    ):  # fmt: skip
+    ):
         """forkable: keep a Checkpoint after every step, so that `rewind` can go back to any of them."""
         self.lm, self.cfg, self.instrument = lm, config.resolved(lm.num_layers), instrument
         self.capacity = capacity
@@ -116,6 +123,23 @@ class LazyRunner:
         self.step_index = -1
         self.prompt_len = 0
         self.checkpoints: list[Checkpoint] | None = [] if forkable else None
+        self.aside_s = 0.0  # this step's seconds of work beyond the method (see `aside`)
+
+    @contextlib.contextmanager
+    def aside(self):
+        """Work beyond the method (the trace, the layer scan, checkpoints): its seconds go to `aside_s`,
+        which generate leaves out of the step's time and reports apart (Timings.instrument_s). On a GPU
+        the queue is drained first and last, so the method's kernels are not counted here."""
+        cuda = self.lm.device.type == "cuda"
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            if cuda:
+                torch.cuda.synchronize()
+            self.aside_s += time.perf_counter() - t0
 
     # --- one layer -----------------------------------------------------------------------------
 
@@ -188,7 +212,7 @@ class LazyRunner:
 
     def step(self, ids: torch.Tensor) -> tuple[torch.Tensor, StepTrace | None]:
         """Feed new tokens (the prompt at step 0, then one token); return next-token logits (V,)."""
-        t0 = time.perf_counter()
+        self.aside_s = 0.0
         self.step_index += 1
         start, self.n = self.n, self.n + ids.shape[0]
         if self.step_index == 0:
@@ -201,9 +225,13 @@ class LazyRunner:
             for layer_idx in range(self.L):
                 flow = self.layer_step(layer_idx, flow, rec)
         logits = self.lm.model.lm_head(self.norm(flow.h[:, -1:]))[0, 0].float()  # (V,)
-        trace = rec.finish(self, int(logits.argmax()), time.perf_counter() - t0) if rec else None
+        trace = None
+        if rec is not None:
+            with self.aside():
+                trace = rec.finish(self, int(logits.argmax()))
         if self.checkpoints is not None:
-            self.checkpoints.append(self.checkpoint())
+            with self.aside():
+                self.checkpoints.append(self.checkpoint())
         return logits, trace
 
     # --- fork: back to an earlier step (teacher forcing from a divergence) --------------------------
@@ -237,12 +265,14 @@ class LazyRunner:
         if rec is not None:
             rec.computed[layer_idx] = flow.pos
         if self.scan and self.step_index == 0:
-            self.layer_scan[layer_idx] = self.score_last(layer_idx, q, flow.pos, keys, k_pos)
+            with self.aside():
+                self.layer_scan[layer_idx] = self.score_last(layer_idx, q, flow.pos, keys, k_pos)
         if self.prunes and layer_idx in self.schedule:
             scores = self.score(layer_idx, q, keys, k_pos, flow)
             keep = self.select(layer_idx, scores, flow.sel)
             if rec is not None:
-                rec.pruning_layer(layer_idx, flow.sel, scores, keep)
+                with self.aside():
+                    rec.pruning_layer(layer_idx, flow.sel, scores, keep)
             flow, revived = self.prune_and_revive(layer_idx, flow, keep)
             if rec is not None and revived.shape[0]:
                 rec.revived[layer_idx + 1] = revived
@@ -285,7 +315,9 @@ class _StepRecorder:
         pruned = np.setdiff1d(sel_np, keep.cpu().numpy(), assume_unique=True)
         self.depth[pruned] = layer_idx + 1
 
-    def finish(self, runner: LazyRunner, token_id: int, seconds: float) -> StepTrace:
+    def finish(self, runner: LazyRunner, token_id: int) -> StepTrace:
+        """The step's trace; its `seconds` are set by generate (the step's time, this work left out)."""
+
         def arr(t):
             return t.cpu().numpy().astype(np.int64)
 
@@ -298,5 +330,5 @@ class _StepRecorder:
             revived={k: arr(v) for k, v in self.revived.items()},
             kv_len=np.array([c.len for c in runner.kv], dtype=np.int64),
             aux_len=arr(runner.aux.lengths(runner.L)),
-            seconds=seconds,
+            seconds=0.0,
         )

@@ -36,16 +36,16 @@ def main() -> None:
     lm = load_model()
     prompt = json.loads((ROOT / "assets" / "examples" / args.example).read_text(encoding="utf-8"))["prompt"]
     cfg = LazyConfig.preset(args.preset, num_layers=lm.num_layers)
-    base = generate(lm, prompt, None, args.new_tokens, return_logits=True)
+    base = generate(lm, prompt, None, max_new_tokens=args.new_tokens, return_logits=True)
     n = len(base.token_ids)
     fresh_s, forked_s, diff = [], [], 0.0
     for _ in range(args.repeats):
-        free = generate(lm, prompt, cfg, args.new_tokens, return_logits=True, forkable=True)
+        free = generate(lm, prompt, cfg, max_new_tokens=args.new_tokens, return_logits=True, forkable=True)
         t0 = time.perf_counter()
-        fresh = generate(lm, base.prompt_ids, cfg, n, return_logits=True, forced_tokens=base.token_ids)
+        fresh = generate(lm, base.prompt_ids, cfg, max_new_tokens=n, return_logits=True, forced_tokens=base.token_ids)
         t1 = time.perf_counter()
         forked = generate(
-            lm, base.prompt_ids, cfg, n, return_logits=True, forced_tokens=base.token_ids, fork_from=free
+            lm, base.prompt_ids, cfg, max_new_tokens=n, return_logits=True, forced_tokens=base.token_ids, fork_from=free
         )  # fmt: skip
         t2 = time.perf_counter()
         fresh_s.append(t1 - t0)

@@ -1,10 +1,12 @@
 """Running a bench: every candidate on every example, interleaved, scored, compared with the baseline.
 
-For each example the candidates run back to back (free-running greedy, logits kept) in an order
-rotated from example to example, so machine noise hits them alike. Each run is then compared with the
-example's baseline run by ``lazyllm.compare`` (the one comparison of the project): free-running token
-agreement and first divergence, and teacher-forced fidelity (the candidate fed the baseline's tokens:
-mean KL(p_baseline || p_candidate) and top-1 agreement per step). Teacher-forced runs are not timed.
+For each example the baseline runs first (free-running greedy, logits kept), then the other
+candidates back to back in an order rotated from example to example, so machine noise hits them alike.
+Each candidate goes through ``lazyllm.compare.compare_stream`` (the one comparison of the project) with
+the example's baseline given: its free run, then its teacher-forced twin (the candidate fed the
+baseline's tokens: mean KL(p_baseline || p_candidate) and top-1 agreement per step), with free-running
+token agreement and first divergence. Teacher-forced runs are not timed; every time is the method's
+(instrumentation, here a forkable run's checkpoints, is timed apart and left out).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lazyllm.compare import compare_results, teacher_forced
+from lazyllm.compare import Comparison, compare_results, compare_runs
 from lazyllm.generate import GenerationResult, generate
 
 from .plan import Candidate
@@ -53,24 +55,33 @@ def items_for(tasks: Sequence[str], lengths: Sequence[int], n: int, split: str =
     return [e for length in lengths for task in tasks for e in make_examples(task, length, n, split, start)]
 
 
-def run_one(
-    lm, item, candidate: Candidate, max_new_tokens: int | None, seed: int, forkable: bool = False
-) -> GenerationResult:
-    """Free-running generation for one item with one candidate; logits kept for the comparison
-    (forkable: its teacher-forced twin can start from it, see lazyllm.compare.teacher_forced)."""
-    budget = max_new_tokens or getattr(item, "max_new_tokens", 32)
+def _budget(item, max_new_tokens: int | None) -> int:
+    return max_new_tokens or getattr(item, "max_new_tokens", 32)
+
+
+def run_one(lm, item, candidate: Candidate, max_new_tokens: int | None, seed: int) -> GenerationResult:
+    """Free-running generation for one item with one candidate, logits kept (the baseline's run)."""
     return generate(
-        lm, item.prompt, config=candidate.config, max_new_tokens=budget, return_logits=True, chat=item.chat,
-        seed=seed, forkable=forkable,
-    )  # fmt: skip
+        lm,
+        item.prompt,
+        config=candidate.config,
+        max_new_tokens=_budget(item, max_new_tokens),
+        return_logits=True,
+        chat=item.chat,
+        seed=seed,
+    )
 
 
-def record(
-    lm, item, candidate: Candidate, base: GenerationResult, free: GenerationResult, seed: int
-) -> Record:
-    """Score a run and compare it with the baseline's run of the same item (lazyllm.compare)."""
-    forced = teacher_forced(lm, candidate.config, base, free, seed)
-    c = compare_results(lm, base, free, forced)
+def compare_one(lm, item, candidate: Candidate, base: GenerationResult, max_new_tokens, seed: int) -> Record:
+    """A candidate against the item's baseline run, through lazyllm.compare's one sequence."""
+    _, free, c = compare_runs(
+        lm, base.prompt_ids, candidate.config, _budget(item, max_new_tokens), seed=seed, base=base
+    )
+    return record(item, candidate, free, c)
+
+
+def record(item, candidate: Candidate, free: GenerationResult, c: Comparison) -> Record:
+    """Score a run and its Comparison with the baseline's run of the same item."""
     return Record(
         strategy=candidate.label,
         kind=candidate.kind,
@@ -93,26 +104,25 @@ def record(
     )
 
 
-def run_item(lm, item, candidates: Sequence[Candidate], max_new_tokens, seed: int, first: int = 0, bar=None):
-    """Every candidate on one item, starting with candidates[first]; records in candidate order.
+def compare_one_baseline(lm, item, candidate: Candidate, base: GenerationResult) -> Record:
+    """The baseline's own record: compared with itself (its forced run is itself: no run)."""
+    return record(item, candidate, base, compare_results(lm, base, base, base))
 
-    candidates[0] is the baseline: every other run is compared with its run.
-    """
-    order = [*candidates[first:], *candidates[:first]]
-    base_label = candidates[0].label
-    runs, records = {}, {}
-    for candidate in order:
-        after_base = base_label in runs  # compared at once: its forced twin starts from its open run
-        runs[candidate.label] = run_one(lm, item, candidate, max_new_tokens, seed, forkable=after_base)
-        if after_base:
-            records[candidate.label] = record(
-                lm, item, candidate, runs[base_label], runs[candidate.label], seed
-            )
+
+def run_item(lm, item, candidates: Sequence[Candidate], max_new_tokens, seed: int, first: int = 0, bar=None):
+    """The baseline (candidates[0]) on one item, then every other candidate, starting with
+    candidates[1 + first % (n - 1)]; records in candidate order."""
+    base_candidate, others = candidates[0], list(candidates[1:])
+    base = run_one(lm, item, base_candidate, max_new_tokens, seed)
+    if bar is not None:
+        bar.step(f"{item.uid} {base_candidate.label}")
+    records = {base_candidate.label: compare_one_baseline(lm, item, base_candidate, base)}
+    shift = first % len(others) if others else 0
+    for candidate in [*others[shift:], *others[:shift]]:
+        records[candidate.label] = compare_one(lm, item, candidate, base, max_new_tokens, seed)
         if bar is not None:
             bar.step(f"{item.uid} {candidate.label}")
-    base = runs[base_label]
-    return [records[c.label] if c.label in records else record(lm, item, c, base, runs[c.label], seed)
-            for c in candidates]  # fmt: skip
+    return [records[c.label] for c in candidates]
 
 
 class Progress:

@@ -60,16 +60,13 @@ def test_build_demo_sets_every_view_at_build_time_and_no_load_event(app):
     assert survival.value is not None  # the recorded example's view, drawn at build time
 
 
-def test_run_marks_views_pending_then_streams_then_draws_every_view(app, monkeypatch):
-    from app import callbacks
-
-    monkeypatch.setattr(callbacks, "LIVE_SETTLE_S", 0.0)  # the tiny model's run would end within it
+def test_run_marks_views_pending_then_streams_then_draws_every_view(app):
     outs = run(app)
     assert "Pending" in outs[0]["verdict"] and "Pending" in outs[0]["survival"].layout.annotations[0].text
     assert any('data-kind="run"' in o.get("status", "") for o in outs[1:-1])
     final = outs[-1]
     assert 'data-kind="done"' in final["status"], final["status"]
-    missing = set(ui.VIEW_OUTPUTS) - set(final) - {"example"}  # set only when the prompt is not the example's
+    missing = set(ui.VIEW_OUTPUTS) - set(final) - {"example", "expected"}  # set when the prompt is not the example's
     assert not missing, missing
     view = app.views.get(final["view"])  # the session's state holds a key into the app's ViewStore
     assert isinstance(view, RunView) and view.comparison is not None and view.scan is not None
@@ -99,32 +96,59 @@ def test_live_views_arrive_at_prefill(app, monkeypatch):
     assert live["view"] == outs[-1]["view"]  # one key per run: the finished view replaced the live one
 
 
-def test_a_run_that_ends_while_its_prefill_views_settle_is_drawn_once(app, monkeypatch):
-    """The prefill's live views wait LIVE_SETTLE_S for what follows (here long: the tiny model's whole run
-    fits in it on any machine): the views are drawn once, as the run finished, never live and then again;
-    a render counter shows the live views were not even built."""
-    from app import callbacks, views
+def test_no_step_runs_while_the_page_draws_the_live_views(app, monkeypatch):
+    """A live view is drawn while the run waits (Progress.drawn): the steps' intervals and the
+    drawings' never overlap, so no timed step shares the machine with the page's figures."""
+    from app import views
+    from lazyllm.runtime import LazyRunner
 
-    monkeypatch.setattr(callbacks, "LIVE_SETTLE_S", 30.0)
-    drawn = []
-    real = views.render_run
-    monkeypatch.setattr(views, "render_run", lambda *a, **k: (drawn.append(a[0].source), real(*a, **k))[1])
-    outs = run(app, max_new=2)
-    assert not [o for o in outs if "run in progress" in o.get("source", "")]
-    assert drawn == ["run"], drawn  # render_all's, once
-    assert 'data-kind="done"' in outs[-1]["status"] and "survival" in outs[-1]
+    steps, draws = [], []
+    real_step, real_render = LazyRunner.step, views.render_run
+
+    def step(self, ids):
+        t0 = time.perf_counter()
+        try:
+            return real_step(self, ids)
+        finally:
+            steps.append((t0, time.perf_counter()))
+
+    def render(view, *a, **k):
+        t0 = time.perf_counter()
+        time.sleep(0.2)  # a slow page: without the wait, the next steps would run meanwhile
+        try:
+            return real_render(view, *a, **k)
+        finally:
+            if "in progress" in view.source:
+                draws.append((t0, time.perf_counter()))
+
+    monkeypatch.setattr(LazyRunner, "step", step)
+    monkeypatch.setattr(views, "render_run", render)
+    outs = run(app, max_new=4)
+    assert draws and 'data-kind="done"' in outs[-1]["status"]
+    overlaps = [(s, d) for s in steps for d in draws if s[0] < d[1] and d[0] < s[1]]
+    assert not overlaps, overlaps
 
 
-def test_the_baseline_is_reused_while_only_the_schedule_changes(app, monkeypatch):
-    stored = []
-    real_put = app.baselines.put
-    monkeypatch.setattr(app.baselines, "put", lambda key, result: (stored.append(key), real_put(key, result)))
+def test_the_scan_is_kept_per_prompt_and_the_baseline_is_run_in_every_job(app, monkeypatch):
+    """The speedups compare runs of the same job; only the layer scan (a function of the prompt's
+    prefill) is reused, also across token counts."""
+    import lazyllm.compare
+
+    baselines, real = [], lazyllm.compare.generate_stream
+
+    def counting(lm, prompt, config=None, **kw):
+        if config is None:
+            baselines.append(kw.get("scan", False))
+        return real(lm, prompt, config, **kw)
+
+    monkeypatch.setattr(lazyllm.compare, "generate_stream", counting)
     run(app)
-    assert len(stored) == 1
     outs = run(app, rows=[[2, 0.3]], strategy="static")
-    assert len(stored) == 1 and 'data-kind="done"' in outs[-1]["status"]  # the cached baseline served
-    run(app, max_new=7)  # another number of new tokens: another baseline
-    assert len(stored) == 2 and stored[1][2] == 7
+    assert 'data-kind="done"' in outs[-1]["status"]
+    run(app, max_new=7)
+    assert baselines == [True, False, False]  # a baseline per job, the scan only the first time
+    view = app.views.get(outs[-1]["view"])
+    assert view.scan is not None and view.comparison.timing.startswith("one run each, back to back")
 
 
 @pytest.mark.parametrize(
@@ -312,7 +336,31 @@ def test_example_selection_and_edits(app):
     assert picked["preset_note"] == PRESET_NOTES["paper"]
     assert cb.on_example("no such example") == {}
     assert cb.on_prompt_edit(ex.prompt, name) == {}
-    assert cb.on_prompt_edit(ex.prompt + " edited", name) == {"example": CUSTOM}
+    # edited away from the example: the example's expected answer goes with it
+    assert cb.on_prompt_edit(ex.prompt + " edited", name) == {"example": CUSTOM, "expected": ""}
+    assert cb.on_prompt_edit("my own prompt", CUSTOM) == {"example": CUSTOM}  # a typed answer stays
+
+
+def test_an_examples_answer_never_judges_another_prompt(app):
+    """A prompt pasted over an example, run before the page cleared the example's answer: the answer
+    sent is the example's, so nothing is judged; an answer of the visitor's own is used, and so is
+    the one /run is given."""
+    ex = next(e for e in app.examples.values() if e.task == "passkey")
+    pasted = "The code word is 'heron'. What is the code word?"
+
+    def known(prompt, expected, example):
+        req = RunRequest.parse(app.limits, prompt, EMBEDDED, "default", None, "lazy", 4, expected, example)
+        return app.known_answer(req)
+
+    assert known(ex.prompt, "", ex.name) == (ex, ex.answer)  # the example itself
+    assert known(pasted, ex.answer, ex.name) == (None, "")  # stale: the example's answer
+    assert known(pasted, "heron", ex.name) == (None, "heron")  # typed for this prompt
+    assert known(pasted, ex.answer, None) == (None, ex.answer)  # /run: used as given
+    outs = run(app, prompt=pasted, expected=ex.answer, example=ex.name, max_new=2)
+    assert outs[0] == {"example": CUSTOM, "expected": ""}  # the page's fields follow
+    view = app.views.get(outs[-1]["view"])
+    assert view.expected == "" and view.correct() is None
+    assert "answer is" not in view.verdict()
 
 
 def test_bind_raises_on_an_unknown_view_name():

@@ -116,7 +116,7 @@ def test_eight_sessions_at_once_each_get_their_own_result(server, embedded_lm):
         cfg = LazyConfig.from_user(
             preset=s["preset"], schedule=s["schedule"], strategy=s["strategy"], num_layers=30
         )
-        refs.append((cfg, generate(embedded_lm, s["prompt"], cfg, NEW_TOKENS, seed=0)))
+        refs.append((cfg, generate(embedded_lm, s["prompt"], cfg, max_new_tokens=NEW_TOKENS, seed=0)))
     t_refs = time.monotonic() - t_refs
 
     for fillers in (22, 88, 264):  # ~500, ~2000, ~6000 tokens: a longer blocker on a faster machine

@@ -102,9 +102,9 @@ def test_a_forced_run_forked_from_the_free_run_equals_a_fresh_forced_run(name, p
     forced_ids = list(free.token_ids)
     forced_ids[part] = (forced_ids[part] + 1) % 256
     forced_ids[part + 1 :] = [(t * 7 + 5) % 256 for t in forced_ids[part + 1 :]]  # another continuation
-    fresh = generate(lm, prompt, cfg, 10, return_logits=True, forced_tokens=forced_ids, seed=3, forkable=True)
+    fresh = generate(lm, prompt, cfg, max_new_tokens=10, return_logits=True, forced_tokens=forced_ids, seed=3, forkable=True)
     forked = generate(
-        lm, prompt, cfg, 10, return_logits=True, forced_tokens=forced_ids, seed=3, fork_from=free, forkable=True
+        lm, prompt, cfg, max_new_tokens=10, return_logits=True, forced_tokens=forced_ids, seed=3, fork_from=free, forkable=True
     )  # fmt: skip
     assert free.fork is None, "a fork is used once"
     assert forked.token_ids == fresh.token_ids == forced_ids
@@ -124,7 +124,7 @@ def test_a_forced_run_that_agrees_to_the_end_needs_no_step_of_its_own():
     prompt = random_prompt(40, seed=12)
     free = generate(lm, prompt, PRUNE, max_new_tokens=5, return_logits=True, forkable=True)
     shorter = generate(
-        lm, prompt, PRUNE, 5, return_logits=True, forced_tokens=free.token_ids[:3], fork_from=free
+        lm, prompt, PRUNE, max_new_tokens=5, return_logits=True, forced_tokens=free.token_ids[:3], fork_from=free
     )  # fmt: skip
     assert shorter.token_ids == free.token_ids[:3] and shorter.timings.step_s == [0.0, 0.0, 0.0]
     torch.testing.assert_close(shorter.logits, free.logits[:3], atol=0, rtol=0)  # the same tensors, reused
@@ -163,7 +163,7 @@ def test_teacher_forced_starts_from_the_free_runs_fork_and_frees_it():
 def test_bad_forks_name_the_field(kwargs, message):
     lm = tiny_lm("llama")
     prompt = random_prompt(30, seed=9)
-    free = generate(lm, prompt, LazyConfig(schedule=((1, 0.5),)), 4, return_logits=True, forkable=True)
+    free = generate(lm, prompt, LazyConfig(schedule=((1, 0.5),)), max_new_tokens=4, return_logits=True, forkable=True)
     args = dict(prompt=prompt, config=LazyConfig(schedule=((1, 0.5),)), max_new_tokens=4, return_logits=True)
     args.update(kwargs)
     if message is None:

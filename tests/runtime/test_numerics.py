@@ -43,10 +43,10 @@ def check_trace_numerics(trace, schedule, atol=1e-3):
 def test_half_precision_gives_finite_scores_and_sensible_pruning(family, dtype):
     cfg = LazyConfig(schedule=SCHEDULE)
     prompt = random_prompt(100, seed=1)
-    ref = generate(load_model(tiny_hf_model(family, 6)), prompt, cfg, 4, instrument=True)
+    ref = generate(load_model(tiny_hf_model(family, 6)), prompt, cfg, max_new_tokens=4, instrument=True)
     lm = load_model(tiny_hf_model(family, 6), dtype=dtype)  # the same weights, cast
     assert lm.dtype == getattr(torch, dtype)
-    res = generate(lm, prompt, cfg, 4, instrument=True)
+    res = generate(lm, prompt, cfg, max_new_tokens=4, instrument=True)
     check_trace_numerics(res.trace, SCHEDULE)
     for layer, _ in SCHEDULE:  # prefill: mostly the same tokens survive as in fp32
         a, b = set(ref.trace.steps[0].selected(layer + 1)), set(res.trace.steps[0].selected(layer + 1))
@@ -59,7 +59,7 @@ def test_long_prompt_scores_do_not_underflow(dtype):
     """~4000 tokens: each score is ~1/4000, and none underflows to zero (scores are fp32 softmax)."""
     schedule = ((1, 0.5), (2, 0.5))
     lm = load_model(tiny_hf_model("llama", 4, max_position_embeddings=8192), dtype=dtype)
-    res = generate(lm, random_prompt(4000, seed=2), LazyConfig(schedule=schedule), 2, instrument=True)
+    res = generate(lm, random_prompt(4000, seed=2), LazyConfig(schedule=schedule), max_new_tokens=2, instrument=True)
     check_trace_numerics(res.trace, schedule)
     for s in res.trace.steps:
         for layer, row in s.scores.items():
@@ -98,7 +98,7 @@ def test_uniform_attention_in_a_real_run_keeps_the_earliest_tokens():
     with torch.no_grad():
         model.model.layers[1].self_attn.q_proj.weight.zero_()
     res = generate(
-        load_model(model), random_prompt(50, seed=3), LazyConfig(schedule=SCHEDULE), 3, instrument=True
+        load_model(model), random_prompt(50, seed=3), LazyConfig(schedule=SCHEDULE), max_new_tokens=3, instrument=True
     )
     for s in res.trace.steps:
         n, kept = s.n, s.selected(2)
@@ -112,7 +112,7 @@ def test_uniform_attention_in_a_real_run_keeps_the_earliest_tokens():
 def test_identical_runs_give_identical_traces(strategy):
     lm = load_model(tiny_hf_model("qwen2", 6))
     cfg = LazyConfig(schedule=SCHEDULE, strategy=strategy)
-    runs = [generate(lm, random_prompt(80, seed=4), cfg, 4, instrument=True, seed=7) for _ in range(2)]
+    runs = [generate(lm, random_prompt(80, seed=4), cfg, max_new_tokens=4, instrument=True, seed=7) for _ in range(2)]
     a, b = (r.trace.to_dict() for r in runs)
     for d in (a, b):
         for s in d["steps"]:
@@ -138,7 +138,7 @@ def test_odd_text_round_trips_through_the_tokenizer(embedded_lm):
 
 def test_odd_text_generates_with_a_valid_trace(embedded_lm):
     prompt = " ".join(ODD_TEXTS.values())
-    res = generate(embedded_lm, prompt, LazyConfig.preset("default"), 2, instrument=True)
+    res = generate(embedded_lm, prompt, LazyConfig.preset("default"), max_new_tokens=2, instrument=True)
     sched = res.config.schedule
     assert res.trace.prompt_len == len(encode_prompt(embedded_lm, prompt)) == len(res.prompt_ids)
     assert len(res.trace.tokens) == res.trace.prompt_len + len(res.token_ids)

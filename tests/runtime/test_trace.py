@@ -15,7 +15,7 @@ from lazyllm.trace import round_scores
 @pytest.fixture(scope="module")
 def trace():
     lm = tiny_lm("llama")
-    res = generate(lm, random_prompt(60), LazyConfig(schedule=((1, 0.6), (3, 0.5))), 8, instrument=True)
+    res = generate(lm, random_prompt(60), LazyConfig(schedule=((1, 0.6), (3, 0.5))), max_new_tokens=8, instrument=True)
     return res.trace
 
 
