@@ -391,3 +391,24 @@ def test_step_and_focus_callbacks_refuse_bad_values_with_a_message(app):
     out = cb.on_focus(None, 0, "9" * 4400, "importance")
     assert "focus span is too long" in out["status"]
     assert set(cb.on_step(None, 3, "", "importance")) >= {"survival", "importance", "evidence_md"}
+
+
+def test_run_and_tables_compare_through_compare_stream(app, monkeypatch):
+    """The app's jobs run lazyllm.compare.compare_stream (no copy of the sequence): a Run once, a
+    table once per row, each row against the table's one baseline (given to it)."""
+    from app import session
+
+    seen, real = [], session.compare_stream
+
+    def counting(lm, prompt, config, **kw):
+        seen.append((config.strategy, kw.get("base") is not None))
+        yield from real(lm, prompt, config, **kw)
+
+    monkeypatch.setattr(session, "compare_stream", counting)
+    assert 'data-kind="done"' in run(app, max_new=2)[-1]["status"]
+    assert seen == [("lazy", False)]
+    outs = run(app, kind="strategies", max_new=2)
+    assert 'data-kind="done"' in outs[-1]["status"]
+    assert seen[1:] == [("lazy", True), ("static", True), ("random", True)]
+    tables = [o["table"] for o in outs if "table" in o]
+    assert [len(t) for t in tables] == [0, 2, 3, 4]  # the rows arrive as each run ends

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 
 import numpy as np
 import pytest
@@ -102,7 +104,16 @@ def test_a_forced_run_forked_from_the_free_run_equals_a_fresh_forced_run(name, p
     forced_ids = list(free.token_ids)
     forced_ids[part] = (forced_ids[part] + 1) % 256
     forced_ids[part + 1 :] = [(t * 7 + 5) % 256 for t in forced_ids[part + 1 :]]  # another continuation
-    fresh = generate(lm, prompt, cfg, max_new_tokens=10, return_logits=True, forced_tokens=forced_ids, seed=3, forkable=True)
+    fresh = generate(
+        lm,
+        prompt,
+        cfg,
+        max_new_tokens=10,
+        return_logits=True,
+        forced_tokens=forced_ids,
+        seed=3,
+        forkable=True,
+    )
     forked = generate(
         lm, prompt, cfg, max_new_tokens=10, return_logits=True, forced_tokens=forced_ids, seed=3, fork_from=free, forkable=True
     )  # fmt: skip
@@ -163,7 +174,9 @@ def test_teacher_forced_starts_from_the_free_runs_fork_and_frees_it():
 def test_bad_forks_name_the_field(kwargs, message):
     lm = tiny_lm("llama")
     prompt = random_prompt(30, seed=9)
-    free = generate(lm, prompt, LazyConfig(schedule=((1, 0.5),)), max_new_tokens=4, return_logits=True, forkable=True)
+    free = generate(
+        lm, prompt, LazyConfig(schedule=((1, 0.5),)), max_new_tokens=4, return_logits=True, forkable=True
+    )
     args = dict(prompt=prompt, config=LazyConfig(schedule=((1, 0.5),)), max_new_tokens=4, return_logits=True)
     args.update(kwargs)
     if message is None:
@@ -236,3 +249,123 @@ def test_kl_and_top1():
     assert top1[:2] == [True, True]
     with pytest.raises(ValueError, match="shapes differ"):
         step_kl_top1(a, b[:2])
+
+
+def _drain(updates):
+    """(every CompareUpdate before the last, the last)."""
+    seen = list(updates)
+    return seen[:-1], seen[-1]
+
+
+def test_compare_stream_runs_the_sequence_once_and_frees_the_fork():
+    """Pruned run, baseline, forced twin, in that order, a CompareUpdate per step; the result is the
+    Comparison compare_results makes of the same runs; the pruned run's fork is freed."""
+    from lazyllm.compare import compare_results, compare_stream
+
+    lm = tiny_lm("llama")
+    prompt = random_prompt(80, seed=7)
+    cfg = LazyConfig(schedule=((0, 0.1),))
+    seen, last = _drain(compare_stream(lm, prompt, cfg, max_new_tokens=8, instrument=True, scan=True))
+    base, free, c = last.result
+    assert last.done and c.first_divergence is not None  # diverged: a forced twin ran
+    runs = [u.run for u in seen]
+    assert runs == sorted(runs, key=["LazyLLM", "baseline", "teacher-forced"].index)  # the order
+    assert runs.count("LazyLLM") == len(free.token_ids) and runs.count("baseline") == len(base.token_ids)
+    forced_steps = [u.update for u in seen if u.run == "teacher-forced"]
+    reused = [u for u in forced_steps if u.seconds == 0.0]  # taken from the fork: the prefill at least
+    assert len(forced_steps) == len(base.token_ids) and 1 <= len(reused) <= c.first_divergence + 1
+    assert free.fork is None and free.trace is not None and base.scan is not None
+    forced = teacher_forced(lm, cfg, base, free)  # a fresh forced run (no fork left)
+    assert c.kl_per_step == pytest.approx(compare_results(lm, base, free, forced).kl_per_step, abs=1e-6)
+
+
+def test_compare_stream_stopped_returns_none_and_frees_the_fork(monkeypatch):
+    """should_stop ends the sequence: the final update's result is None, and the fork the pruned run
+    held is freed (also when the consumer abandons the generator)."""
+    import sys
+
+    from lazyllm.compare import compare_stream
+
+    gen_module = sys.modules["lazyllm.generate"]  # the module (the package's `generate` is the function)
+
+    lm = tiny_lm("llama")
+    prompt = random_prompt(40, seed=2)
+    forks, real = [], gen_module._result
+
+    def result(p, *a):
+        r = real(p, *a)
+        forks.append(r)
+        return r
+
+    monkeypatch.setattr(gen_module, "_result", result)
+    calls = []
+    stop = lambda: calls.append(1) or len(calls) > 8  # noqa: E731 (stops in the baseline run)
+    seen, last = _drain(compare_stream(lm, prompt, PRUNE, max_new_tokens=6, should_stop=stop))
+    assert last.done and last.result is None and {u.run for u in seen} == {"LazyLLM", "baseline"}
+    assert all(r.fork is None for r in forks)
+    abandoned = compare_stream(lm, prompt, PRUNE, max_new_tokens=6)
+    next(u for u in abandoned if u.run == "baseline")  # the pruned run is done and open
+    abandoned.close()
+    assert all(r.fork is None for r in forks)
+
+
+def test_timings_leave_instrumentation_out(monkeypatch):
+    """The trace's recording is timed apart: a recorder made slow (0.1 s a step) shows in
+    instrument_s, not in the steps' seconds (the tiny model's steps take milliseconds)."""
+    from lazyllm import runtime
+
+    real = runtime._StepRecorder.finish
+
+    def slow(self, *a):
+        time.sleep(0.1)
+        return real(self, *a)
+
+    monkeypatch.setattr(runtime._StepRecorder, "finish", slow)
+    lm = tiny_lm("llama")
+    res = generate(
+        lm,
+        random_prompt(40, seed=1),
+        PRUNE,
+        max_new_tokens=4,
+        instrument=True,
+        forkable=True,
+        return_logits=True,
+    )
+    assert res.timings.instrument_s >= 0.4
+    assert max(res.timings.step_s) < 0.09, res.timings.step_s
+    assert [s.seconds for s in res.trace.steps] == res.timings.step_s
+    assert res.timings.total_s == pytest.approx(sum(res.timings.step_s))
+    plain = generate(lm, random_prompt(40, seed=1), PRUNE, max_new_tokens=4)
+    assert plain.timings.instrument_s == 0.0
+
+
+def test_generation_speedup_compares_the_same_steps():
+    """Whole generation: the steps both runs took (never 8 against 9), and the decode step ratio."""
+    lm = tiny_lm("llama")
+    _, _, c = compare_runs(lm, random_prompt(20, seed=8), PRUNE, 3)
+    c = dataclasses.replace(c, baseline_step_s=[2.0, 1.0, 1.0, 1.0], lazy_step_s=[1.0, 2.0, 2.0])
+    assert c.timed_steps == 3
+    assert c.generation_speedup == pytest.approx(4.0 / 5.0)  # 2 + 1 + 1 against 1 + 2 + 2
+    assert c.decode_step_ratio == pytest.approx(2.0)
+    d = c.to_dict()
+    assert d["timed_steps"] == 3 and "back to back" in d["timing"]
+    assert Comparison.from_dict(json.loads(json.dumps(d))) == c
+
+
+def test_generate_takes_its_options_by_keyword_and_documents_each():
+    import inspect
+
+    from lazyllm import generate_stream
+
+    lm = tiny_lm("llama")
+    with pytest.raises(TypeError):
+        generate(lm, random_prompt(10, seed=1), None, 4)  # max_new_tokens is keyword-only
+    for fn in (generate_stream,):
+        params = inspect.signature(fn).parameters
+        assert not [p for p in params if p.startswith("_")]
+        undocumented = [p for p in list(params)[3:] if f"{p}:" not in fn.__doc__]
+        assert not undocumented, undocumented
+    assert (
+        list(inspect.signature(generate).parameters)[3:]
+        == [p for p in inspect.signature(generate_stream).parameters if p != "should_stop"][3:]
+    )
