@@ -42,7 +42,9 @@ def main() -> None:
     for _ in range(args.repeats):
         free = generate(lm, prompt, cfg, max_new_tokens=args.new_tokens, return_logits=True, forkable=True)
         t0 = time.perf_counter()
-        fresh = generate(lm, base.prompt_ids, cfg, max_new_tokens=n, return_logits=True, forced_tokens=base.token_ids)
+        fresh = generate(
+            lm, base.prompt_ids, cfg, max_new_tokens=n, return_logits=True, forced_tokens=base.token_ids
+        )
         t1 = time.perf_counter()
         forked = generate(
             lm, base.prompt_ids, cfg, max_new_tokens=n, return_logits=True, forced_tokens=base.token_ids, fork_from=free
