@@ -12,7 +12,9 @@ import numpy as np
 # One line per number the app shows, where it is shown.
 DEFINITIONS = {
     "ttft": "time to first token: the prefill plus the first token",
-    "total": "the whole generation: prefill and every decode step, each run for its own text",
+    "total": "the whole generation: the prefill and the decode steps, over the steps both runs took",
+    "decode": "the median decode step: the new token at every layer, plus the revived tokens' layers",
+    "timing": "how the seconds were measured",
     "compute": "(prompt token, layer) computations over the whole generation / the baseline's",
     "used": "prompt tokens that reached the last layer at least once",
     "agreement": "each run feeds back its own tokens; steps where both produced the same token / steps of "
@@ -80,13 +82,44 @@ def _times(x: float | None) -> str:
     return f"<b>{x:.2f}×</b> " + ("faster" if x >= 1 else f"= {1 / x:.2f}× slower")
 
 
-def metrics_html(c) -> str:
-    """The side-by-side numbers, each with its one-line definition (hover, and the legend below)."""
-    div = c.first_divergence
+def speed_text(c, extra: list[int] | None = None) -> str:
+    """What this run's times say, in words: the prefill's gain, what a decode step costs (it carries the
+    revived tokens' work: `extra`, the trace's extra token-layers per step), and so whether the whole
+    generation is faster or slower. Numbers from the run, never a claim of the method in general."""
+    k, ratio = c.timed_steps, c.decode_step_ratio
+    parts = [f"Prefill {c.ttft_speedup:.2f}× {'faster' if c.ttft_speedup >= 1 else 'slower'}"]
+    if math.isfinite(ratio):
+        work = ""
+        if extra and len(extra) > 1:
+            per = float(np.mean(extra[1:k])) if k > 1 else 0.0
+            work = f" (it computes the new token and {per:.0f} revived token-layers on average)"
+        parts.append(f"a decode step costs {ratio:.2f}× the baseline's{work}")
+    g = c.generation_speedup
+    if math.isfinite(g):
+        verdict = "faster" if g > 1.005 else "slower" if g < 0.995 else "neither faster nor slower"
+        parts.append(f"so over the {k} steps both runs took, the whole generation is {g:.2f}× ({verdict})")
+    return "; ".join(parts) + "."
+
+
+def metrics_html(c, extra: list[int] | None = None) -> str:
+    """The side-by-side numbers, each with its one-line definition (hover, and the legend below), what
+    the times say (speed_text) and how they were measured."""
+    div, k = c.first_divergence, c.timed_steps
+    base_k, lazy_k = sum(c.baseline_step_s[:k]), sum(c.lazy_step_s[:k])
+    if not k:  # an old trace file without per-step times
+        base_k, lazy_k = c.baseline_total_s, c.lazy_total_s
+    med = (np.median(c.baseline_step_s[1:k]), np.median(c.lazy_step_s[1:k])) if k > 1 else None
     rows = [
         ("TTFT", DEFINITIONS["ttft"], f"{c.baseline_ttft_s:.3f} s", f"{c.lazy_ttft_s:.3f} s", _times(c.ttft_speedup)),
-        ("whole generation", DEFINITIONS["total"], f"{c.baseline_total_s:.3f} s", f"{c.lazy_total_s:.3f} s",
+        (f"whole generation ({k} steps each)", DEFINITIONS["total"], f"{base_k:.3f} s", f"{lazy_k:.3f} s",
          _times(c.generation_speedup)),
+    ]  # fmt: skip
+    if med is not None:
+        rows.append(
+            ("decode step (median)", DEFINITIONS["decode"], f"{med[0]:.3f} s", f"{med[1]:.3f} s",
+             _times(1 / c.decode_step_ratio if c.decode_step_ratio else float("nan")))
+        )  # fmt: skip
+    rows += [
         ("new tokens", "tokens each run generated", len(c.baseline_tokens), len(c.lazy_tokens), ""),
         ("prompt compute", DEFINITIONS["compute"], "100%", f"{c.compute_fraction:.0%}", ""),
         ("prompt tokens used", DEFINITIONS["used"], "100%", f"{c.prompt_tokens_used_fraction:.0%}", ""),
@@ -101,10 +134,13 @@ def metrics_html(c) -> str:
     head = f"<tr><th></th><th>baseline</th><th>{esc(c.config.get('label', 'pruned'), 60)}</th><th></th></tr>"
     legend = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in (
         ("free-running agreement", DEFINITIONS["agreement"]), ("teacher-forced", DEFINITIONS["forced"]),
-        ("whole generation", DEFINITIONS["total"]),
+        ("whole generation", DEFINITIONS["total"]), ("decode step", DEFINITIONS["decode"]),
     ))  # fmt: skip
+    timing = f"Timed: {c.timing}." if c.timing else "Timed: as recorded in this trace file."
     return (
         f'<table class="lz-metrics" id="lz-metrics-table">{head}{body}</table>'
+        f'<div class="lz-note" id="lz-speed-text">{esc(speed_text(c, extra), 600)}</div>'
+        f'<div class="lz-note" id="lz-timing-note">{esc(timing, 400)}</div>'
         f'<details class="lz-defs"><summary>What these numbers mean</summary><ul>{legend}</ul></details>'
     )
 

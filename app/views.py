@@ -177,7 +177,7 @@ def render_summary(view: RunView | None) -> dict:
     label = view.trace.config_label or view.trace.config_name
     return {
         "verdict": M.verdict_html(view.verdict(), view.correct()),
-        "metrics": safe("Metrics", M.metrics_html, c, kind="html"),
+        "metrics": safe("Metrics", M.metrics_html, c, view.trace.extra_token_layers(), kind="html"),
         "timing_plot": safe("Time per step", F.step_times_plot, c, F.revived_per_step(view.trace)),
         "fidelity_plot": safe("Fidelity", F.fidelity_plot, c.kl_per_step, c.top1_per_step, div),
         "base_text": safe("Baseline text", M.text_html, c.baseline_tokens, None, "baseline", kind="html"),

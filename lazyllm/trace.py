@@ -261,6 +261,15 @@ class Trace:
         """(prompt token, layer) computations over the generation / the baseline's (L * prompt_len)."""
         return int(self.cumulative_prompt_computations()[-1]) / (self.num_layers * self.prompt_len)
 
+    def extra_token_layers(self) -> list[int]:
+        """Per step: token-layer computations beyond the baseline's (the step's new tokens at every
+        layer): at a decode step, the revived tokens' work (§3.3); 0 at a step that pruned nothing."""
+        out = []
+        for s in self.steps:
+            new = self.prompt_len if s.step == 0 else 1  # what the baseline computes at every layer
+            out.append(sum(len(v) for v in s.computed.values()) - new * self.num_layers)
+        return out
+
     def cumulative_prompt_computations(self) -> np.ndarray:
         """int [steps]: prompt-token computations done up to and including each step."""
         per = [sum(int((v < self.prompt_len).sum()) for v in s.computed.values()) for s in self.steps]

@@ -114,3 +114,25 @@ def test_verdict_and_summary_come_from_the_run():
     assert "Same text" in same["verdict"] and same["jump"]["interactive"] is False
     bare = views.render_summary(RunView(t, "file"))
     assert "no baseline" in bare["verdict"] and "no baseline" in bare["metrics"]
+
+
+def test_the_metrics_say_how_they_were_timed_and_compare_the_same_steps():
+    """Whole generation over the steps both runs took, the median decode step, what the times say in
+    this run's numbers (slower here: each decode step costs 2x), and how they were measured."""
+    from app import markup as M
+
+    c = dataclasses.replace(
+        synthetic_comparison(),
+        baseline_step_s=[0.4, 0.1, 0.1, 0.1],
+        lazy_step_s=[0.2, 0.2, 0.2],  # one step fewer (it ended): 3 against 3, never 4 against 3
+        timing="one run each, back to back in this process",
+    )
+    html = M.metrics_html(c, extra=[0, 120, 80, 100])
+    assert "whole generation (3 steps each)" in html and "0.600 s" in html and "0.600 s" in html
+    assert "decode step (median)" in html and "0.100 s" in html and "0.200 s" in html
+    text = M.speed_text(c, [0, 120, 80, 100])
+    assert "Prefill 2.00× faster" in text and "a decode step costs 2.00× the baseline's" in text
+    assert "100 revived token-layers" in text and "3 steps both runs took" in text and "1.00× (neither faster nor slower)" in text
+    slower = dataclasses.replace(c, lazy_step_s=[0.2, 0.3, 0.3])
+    assert "0.75× (slower)" in M.speed_text(slower)
+    assert "Timed: one run each, back to back in this process." in html
