@@ -145,14 +145,22 @@ def run_job(ctx: Context, req: RunRequest) -> Iterator:
     yield Finished(view, time.perf_counter() - t0)
 
 
-def table_configs(req: RunRequest, kind: str, num_layers: int) -> list[LazyConfig]:
-    """The live Table 1 (lazy, static, random at the visitor's schedule: the same budget), or the
-    sweep (the schedule's layers at each of SWEEP_KEEPS). A visitor's config that prunes nothing
-    stands for the default preset's schedule."""
+def table_configs(req: RunRequest, kind: str, num_layers: int) -> list[tuple[str, LazyConfig]]:
+    """(label, config) of each row: the live Table 1 (lazy, static, random at the visitor's schedule:
+    the same budget), or the sweep (the schedule's layers at each of SWEEP_KEEPS and at the schedule's
+    own keep fraction; a schedule of mixed fractions is a row of its own). A visitor's config that
+    prunes nothing stands for the default preset's schedule."""
     schedule = req.config(num_layers).schedule or LazyConfig.preset("default", num_layers=num_layers).schedule
     if kind == "strategies":
-        return [req.config(num_layers, schedule=schedule, strategy=s) for s in lazyllm.STRATEGIES]
-    return [req.config(num_layers, schedule=[(layer, k) for layer, _ in schedule]) for k in SWEEP_KEEPS]
+        return [(s, req.config(num_layers, schedule=schedule, strategy=s)) for s in lazyllm.STRATEGIES]
+    own = {k for _, k in schedule}
+    keeps = sorted(set(SWEEP_KEEPS) | own) if len(own) == 1 else list(SWEEP_KEEPS)
+    rows = [
+        (f"keep {k:g}", req.config(num_layers, schedule=[(layer, k) for layer, _ in schedule])) for k in keeps
+    ]
+    if len(own) > 1:
+        rows.append(("your schedule", req.config(num_layers, schedule=schedule)))
+    return rows
 
 
 def table_job(ctx: Context, req: RunRequest, kind: str) -> Iterator:
@@ -169,8 +177,7 @@ def table_job(ctx: Context, req: RunRequest, kind: str) -> Iterator:
     example, expected = ctx.app.known_answer(req)
     base_correct = is_right(base.text, expected)
     result = TableResult(kind, [table_row("baseline", None, base_correct)])
-    for i, cfg in enumerate(configs):
-        label = cfg.strategy if kind == "strategies" else f"keep {cfg.schedule[0][1]:g}"
+    for i, (label, cfg) in enumerate(configs):
         done = yield from _compare(ctx, lm, req, cfg, label, 2 * i + 1, total, base=base)
         if done is None:
             yield ctx.stopped()

@@ -315,9 +315,11 @@ def test_compare_strategies_and_sweep(app):
     assert [r[0] for r in sweep["table"]] == ["baseline", *(f"keep {k:g}" for k in (0.1, 0.2, 0.3, 0.5, 0.7))]
     req = RunRequest.parse(app.limits, PROMPT, None, "baseline", None, None, 4)
     default_layers = [layer for layer, _ in LazyConfig.preset("default", num_layers=6).schedule]
-    assert [c.schedule for c in table_configs(req, "sweep", 6)][0] == tuple(
-        (layer, 0.1) for layer in default_layers
-    )
+    sweep_rows = table_configs(req, "sweep", 6)  # default: keep 0.4, on screen, so in the sweep
+    assert [label for label, _ in sweep_rows] == [f"keep {k:g}" for k in (0.1, 0.2, 0.3, 0.4, 0.5, 0.7)]
+    assert sweep_rows[0][1].schedule == tuple((layer, 0.1) for layer in default_layers)
+    mixed = RunRequest.parse(app.limits, PROMPT, None, "default", [[1, 0.5], [3, 0.25]], None, 4)
+    assert table_configs(mixed, "sweep", 6)[-1] == ("your schedule", mixed.config(6))
 
 
 def test_example_selection_and_edits(app):
