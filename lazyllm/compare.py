@@ -328,6 +328,7 @@ class CompareUpdate:
     update: StreamUpdate | None  # the run's step (None on the final update)
     done: bool = False
     result: tuple[GenerationResult, GenerationResult, Comparison] | None = None  # None when stopped
+    pruned: GenerationResult | None = None  # on the final update: the pruned run, as far as it went
 
 
 def compare_stream(
@@ -357,17 +358,21 @@ def compare_stream(
     ids = encode_prompt(lm, prompt, chat=chat)
     total, given = (2, True) if base is not None else (3, False)
 
+    ended: list[GenerationResult] = []  # every run's result, a stopped one too
+
     def run(name: str, index: int, updates: Iterator[StreamUpdate]):
         """Pass a run's updates on; return its result (None when stopped)."""
         for u in updates:
             yield CompareUpdate(name, index, total, u)
             if u.done:
+                ended.append(u.result)
                 return None if u.result.stopped == "cancelled" else u.result
         return None
 
     common = dict(max_new_tokens=max_new_tokens, return_logits=True, should_stop=should_stop)
     pruned = generate_stream(lm, ids, config, instrument=instrument, seed=seed, forkable=True, **common)
     free = yield from run(label, 0, pruned)
+    partial = ended[0] if ended else None
     forced = None
     try:
         if free is not None and base is None:
@@ -383,7 +388,7 @@ def compare_stream(
     result = None
     if forced is not None:
         result = (base, free, compare_results(lm, base, free, forced, timing_note(base, free, not given)))
-    yield CompareUpdate("done", total, total, None, done=True, result=result)
+    yield CompareUpdate("done", total, total, None, done=True, result=result, pruned=partial)
 
 
 def compare_runs(

@@ -302,6 +302,11 @@ def test_compare_stream_stopped_returns_none_and_frees_the_fork(monkeypatch):
     stop = lambda: calls.append(1) or len(calls) > 8  # noqa: E731 (stops in the baseline run)
     seen, last = _drain(compare_stream(lm, prompt, PRUNE, max_new_tokens=6, should_stop=stop))
     assert last.done and last.result is None and {u.run for u in seen} == {"LazyLLM", "baseline"}
+    assert last.pruned is not None and len(last.pruned.token_ids) == 6  # the pruned run had ended
+    early = list(
+        compare_stream(lm, prompt, PRUNE, max_new_tokens=6, instrument=True, should_stop=lambda: True)
+    )
+    assert early[-1].pruned.stopped == "cancelled" and early[-1].pruned.trace.num_steps == 1  # after prefill
     assert all(r.fork is None for r in forks)
     abandoned = compare_stream(lm, prompt, PRUNE, max_new_tokens=6)
     next(u for u in abandoned if u.run == "baseline")  # the pruned run is done and open
