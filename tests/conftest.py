@@ -14,6 +14,24 @@ FAMILIES = {
     "mistral": ("MistralConfig", "MistralForCausalLM", {"sliding_window": None}),
     "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", {}),
     "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", {"head_dim": 16}),
+    # Gemma 3 (text): local and global layers alternating, a window shorter than most test prompts,
+    # attention scaled by query_pre_attn_scalar (not head_dim), soft-capped logits, two RoPE bases.
+    "gemma3": (
+        "Gemma3TextConfig",
+        "Gemma3ForCausalLM",
+        {
+            "head_dim": 16,
+            "sliding_window": 8,
+            "layer_types": ["sliding_attention", "full_attention"] * 3,
+            "query_pre_attn_scalar": 24,
+            "final_logit_softcapping": 3.0,
+            "eos_token_id": None,  # Gemma's default 1 is a likely greedy token of a random model: runs would stop early
+            "rope_parameters": {
+                "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+                "full_attention": {"rope_type": "default", "rope_theta": 1000000.0},
+            },
+        },
+    ),
 }
 
 
@@ -42,6 +60,8 @@ def tiny_hf_model(family: str = "llama", layers: int = 6, seed: int = 0, **overr
         for name, p in model.named_parameters():
             if name.endswith("proj.weight"):
                 p.normal_(0.0, 0.08)
+            elif name.endswith("norm.weight") and config.model_type == "gemma3_text":
+                p.normal_(0.0, 0.2)  # Gemma's norms scale by (1 + w), w = 0 at init: make each one count
     return model
 
 
