@@ -76,7 +76,7 @@ def pytest_sessionstart(session):
     from pathlib import Path
 
     root = Path(os.environ.get("LAZYLLM_CACHE_DIR") or Path.home() / ".cache" / "lazyllm")
-    if os.environ.get("PYTEST_XDIST_WORKER") or any(root.glob("*/model.safetensors")):
+    if os.environ.get("PYTEST_XDIST_WORKER") or any(root.glob("smollm2-*/model.safetensors")):
         return
     code = (  # on terminate: exit through Python, so the half-written cache folder is removed
         "import signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(1)); "
@@ -103,6 +103,21 @@ def tiny_lm(family: str = "llama", layers: int = 6, seed: int = 0):
     from lazyllm import load_model
 
     return load_model(tiny_hf_model(family, layers, seed), tokenizer=None, device=TEST_DEVICE)
+
+
+def on_global_layers(lm, schedule) -> tuple:
+    """A table's schedule for this model: on a model with sliding-window layers (Gemma 3), each layer
+    moves to the nearest global layer, the rule presets follow (lazyllm.config.nearest_scoring_layer);
+    two entries on one layer multiply their keep fractions, as two stages on one layer do."""
+    from lazyllm.config import nearest_scoring_layer
+
+    if lm.layer_types is None:
+        return tuple(schedule)
+    merged: dict[int, float] = {}
+    for layer, keep in schedule:
+        target = nearest_scoring_layer(layer, lm.num_layers, lm.layer_types)
+        merged[target] = merged.get(target, 1.0) * keep
+    return tuple(sorted(merged.items()))
 
 
 def random_prompt(n: int, seed: int = 0, vocab: int = 256) -> list[int]:
