@@ -85,9 +85,10 @@ def scoring_layers(num_layers: int, layer_types=None) -> list[int]:
     """The layers after which the method may prune: [0, L-2], and only global layers where some are
     sliding-window layers (layer_types: "sliding" / "full" per layer, None: all global).
 
-    A sliding-window layer's last token attends to the last `window` positions only, so its importance
-    (§3.2, Eq. 1) is exactly zero for every older token: not a judgement of those tokens, which later
-    global layers still read. A global layer's last token sees the whole context, as in the paper.
+    A sliding-window layer's last token attends to the last `window` positions only: its attention
+    (the importance of §3.2, Eq. 1) gives every older token no weight, which judges nothing about them,
+    and a token pruned there is gone from the later global layers that do read it. A global layer's
+    last token sees the whole context, as in the paper. docs/families.md gives the reasons in full.
     """
     return [la for la in range(num_layers - 1) if layer_types is None or layer_types[la] == "full"]
 

@@ -254,7 +254,8 @@ class LazyRunner:
     def score_last(self, layer_idx: int, q, pos, keys, k_pos) -> torch.Tensor:
         """The paper's importance at any layer (layer scan, no pruning): float32 (n,) by position."""
         scaling = self.layers[layer_idx].self_attn.scaling
-        return importance(q[:, :, -1:], pos[-1:], keys, k_pos, scaling)  # prefill: keys in position order
+        window = self.windows[layer_idx]  # a local layer's last token sees only its window
+        return importance(q[:, :, -1:], pos[-1:], keys, k_pos, scaling, window)  # prefill: keys by position
 
     # --- counters ------------------------------------------------------------------------------
 
