@@ -85,7 +85,11 @@ def add_generate_options(p: argparse.ArgumentParser) -> None:
         "--sinks", type=int, help="always keep the first S tokens (beyond the paper; default: the preset's)"
     )
     p.add_argument("--max-new-tokens", type=int, default=32)
-    p.add_argument("--model", default=None, help="hub id or local folder (default: the embedded SmolLM2)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="hub id, local folder, or gemma3-270m (optional package) (default: the embedded SmolLM2)",
+    )
     p.add_argument("--no-chat", action="store_true", help="feed the text as is, without the chat template")
     p.add_argument("--compare", action="store_true", help="also run the baseline: speedups and fidelity")
     p.add_argument("--trace-out", help="write the instrumented trace JSON here")
@@ -235,7 +239,11 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--span", help="text to follow (default: the prompt span the output copies)")
     p.add_argument("--keep", type=float, default=0.5, help="the keep fraction to check the span against")
     p.add_argument("--max-new-tokens", type=int, default=16, help="tokens of the output that picks the span")
-    p.add_argument("--model", default=None, help="hub id or local folder (default: the embedded SmolLM2)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="hub id, local folder, or gemma3-270m (optional package) (default: the embedded SmolLM2)",
+    )
     p.add_argument("--no-chat", action="store_true", help="feed the text as is, without the chat template")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")

