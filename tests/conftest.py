@@ -53,6 +53,9 @@ def tiny_hf_model(family: str = "llama", layers: int = 6, seed: int = 0, **overr
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
         tie_word_embeddings=False,
     )
+    if "layer_types" in extra and "layer_types" not in overrides:  # the family's pattern, over `layers`
+        pattern = extra["layer_types"]
+        overrides["layer_types"] = [pattern[i % len(pattern)] for i in range(layers)]
     config = config_cls(**{**params, **extra, **overrides})
     torch.manual_seed(seed)
     model = model_cls(config).eval()
