@@ -241,6 +241,8 @@ class Trace:
             raise ValueError(f"trace: num_layers and prompt_len must be >= 1, got {L} and {p}")
         if self.layer_types is not None and len(self.layer_types) != L:
             raise ValueError(f"trace: layer_types has {len(self.layer_types)} entries, expected {L}")
+        if self.sliding_window is not None and self.sliding_window < 1:
+            raise ValueError(f"trace: sliding_window must be >= 1 or null, got {self.sliding_window}")
         if not self.steps:
             raise ValueError("trace: steps is empty (need at least the prefill step)")
         if len(self.tokens) < p + len(self.steps) - 1:

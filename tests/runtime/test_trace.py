@@ -74,11 +74,16 @@ def test_traces_without_layer_types_still_load(gemma_trace):
 
 @pytest.mark.parametrize(
     "value, message",
-    [(["sliding"] * 5, "layer_types has 5 entries, expected 6"), (["local"] * 6, "layer_types must be")],
+    [
+        (dict(layer_types=["sliding"] * 5), "layer_types has 5 entries, expected 6"),
+        (dict(layer_types=["local"] * 6), "layer_types must be"),
+        (dict(sliding_window=0), "sliding_window must be >= 1"),
+        (dict(sliding_window="8"), "sliding_window must be an integer"),
+    ],
 )
 def test_bad_layer_types_are_named(gemma_trace, value, message):
     data = json.loads(gemma_trace.to_json())
-    data["layer_types"] = value
+    data.update(value)
     with pytest.raises(ValueError, match=message):
         Trace.from_json(json.dumps(data))
 
