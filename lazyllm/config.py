@@ -7,6 +7,10 @@ A config is either *concrete* (``schedule`` names layers) or *relative* (``stage
 of the model's depth, as the presets do); ``resolved(num_layers)`` turns a relative config into a
 concrete one for a given model, so one preset fits every depth.
 
+On a model with sliding-window layers (Gemma 3) only global-attention layers prune: a schedule that
+names a sliding-window layer is refused, and a depth fraction lands on the nearest global layer
+(``scoring_layers``, docs/families.md).
+
 ``LazyConfig.from_user`` is the one way user input (app, CLI, bench) becomes a config: a preset,
 with every field the user set overriding it; the config's ``label`` says what was changed.
 """
@@ -77,6 +81,41 @@ def stage_layer(fraction: float, num_layers: int) -> int:
     return min(max(int(fraction * num_layers), 0), num_layers - 2)
 
 
+def scoring_layers(num_layers: int, layer_types=None) -> list[int]:
+    """The layers after which the method may prune: [0, L-2], and only global layers where some are
+    sliding-window layers (layer_types: "sliding" / "full" per layer, None: all global).
+
+    A sliding-window layer's last token attends to the last `window` positions only: its attention
+    (the importance of §3.2, Eq. 1) gives every older token no weight, which judges nothing about them,
+    and a token pruned there is gone from the later global layers that do read it. A global layer's
+    last token sees the whole context, as in the paper. docs/families.md gives the reasons in full.
+    """
+    return [la for la in range(num_layers - 1) if layer_types is None or layer_types[la] == "full"]
+
+
+def nearest_scoring_layer(layer: int, num_layers: int, layer_types=None) -> int:
+    """Where a depth fraction's layer prunes on this model: the nearest scoring layer, ties to the later
+    one (pruning later costs less accuracy, §5.4)."""
+    layers = scoring_layers(num_layers, layer_types)
+    if not layers:
+        raise ValueError(
+            "schedule: this model has no global-attention layer before its last, so no layer can score the "
+            "whole context and nothing can be pruned (docs/families.md); use the baseline"
+        )
+    return min(layers, key=lambda la: (abs(la - layer), -la))
+
+
+def _check_layer_types(layer_types, num_layers: int) -> tuple[str, ...] | None:
+    if layer_types is None:
+        return None
+    kinds = tuple(layer_types)
+    if len(kinds) != num_layers or not set(kinds) <= {"sliding", "full"}:
+        raise ValueError(
+            f"layer_types must give 'sliding' or 'full' for each of the {num_layers} layers, got {quote(kinds)}"
+        )
+    return kinds
+
+
 def _format(key: str, value) -> str:
     if key == "schedule":
         return format_schedule(value)
@@ -102,6 +141,8 @@ class LazyConfig:
     window:   importance averaged over the queries of the last `window` context tokens.
     pool:     max-pool scores over `pool` neighbouring positions so a number or name stays whole.
     sinks:    always keep the first `sinks` tokens (attention sinks).
+    num_layers, layer_types: the model a concrete config was resolved for (`resolved`); on a model
+              with sliding-window layers, only its global layers may be in the schedule.
     name:     the preset this is, or "custom"; a custom config made by `from_user` remembers the
               preset it started from (`base`) and what was changed (`changes`).
     """
@@ -116,6 +157,7 @@ class LazyConfig:
     base: str | None = field(default=None, compare=False)
     changes: tuple[str, ...] = field(default=(), compare=False)
     num_layers: int | None = field(default=None, compare=False)
+    layer_types: tuple[str, ...] | None = field(default=None, compare=False)  # "sliding"/"full" per layer
 
     def __post_init__(self):
         object.__setattr__(self, "schedule", _as_pairs("schedule", self.schedule))
@@ -163,16 +205,29 @@ class LazyConfig:
                     "schedule: layers must be strictly increasing (sorted, no repeats), "
                     f"got {quote(list(self.schedule))}"
                 )
+            self._check_scoring_layer(layer)
             _check_keep("schedule", k)
             last = layer
 
+    def _check_scoring_layer(self, layer: int) -> None:
+        """Refuse a sliding-window layer in the schedule (see scoring_layers)."""
+        kinds = self.layer_types
+        if kinds is None or layer >= len(kinds) or kinds[layer] == "full":
+            return
+        allowed = ", ".join(map(str, scoring_layers(len(kinds), kinds))) or "none"
+        raise ValueError(
+            f"schedule: layer {layer} is a sliding-window layer: its last token sees only the most recent "
+            "positions, so its importance cannot rank the whole context (docs/families.md); this model "
+            f"prunes only after its global-attention layers: {allowed}"
+        )
+
     @classmethod
-    def preset(cls, name: str, num_layers: int | None = None, **overrides) -> LazyConfig:
-        """A named preset (see PRESETS); resolved for `num_layers` layers when given."""
+    def preset(cls, name: str, num_layers: int | None = None, layer_types=None, **overrides) -> LazyConfig:
+        """A named preset (see PRESETS); resolved for `num_layers` layers (and `layer_types`) when given."""
         if not isinstance(name, str) or name not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {quote(name)}")
         cfg = cls(**{**PRESETS[name], "name": name, **overrides})
-        return cfg.resolved(num_layers) if num_layers is not None else cfg
+        return cfg.resolved(num_layers, layer_types) if num_layers is not None else cfg
 
     @classmethod
     def from_user(
@@ -185,6 +240,7 @@ class LazyConfig:
         sinks: int | None = None,
         num_layers: int | None = None,
         stages=None,
+        layer_types=None,
     ) -> LazyConfig:
         """The config a user asked for: the app, the CLI and bench build configs only here.
 
@@ -194,6 +250,8 @@ class LazyConfig:
         config "custom", and its `label` says what changed. `schedule` is pairs or text
         ("9:0.7, 19:0.7"); comparing it with a preset's depth fractions needs `num_layers`.
         `stages` (depth fractions, pairs or text "0.3:0.7, 0.6:0.7") replace the schedule on any depth.
+        `layer_types` (with num_layers; LoadedModel.layer_types): the model's sliding-window layers,
+        which a schedule may not name and where no preset prunes (see `resolved`).
         """
         base = cls.preset("default" if preset is None else preset)
         given = dict(strategy=strategy, window=window, pool=pool, sinks=sinks)
@@ -205,7 +263,7 @@ class LazyConfig:
                 raise ValueError(
                     "num_layers: the model's depth is needed to compare a schedule with a preset's"
                 )
-            base = base.resolved(num_layers)
+            base = base.resolved(num_layers, layer_types)
             fields["schedule"] = parse_schedule(schedule) if isinstance(schedule, str) else schedule
         if stages is not None:
             fields["stages"] = parse_stages(stages) if isinstance(stages, str) else stages
@@ -216,19 +274,29 @@ class LazyConfig:
             if getattr(wanted, key) != getattr(base, key)
         )
         cfg = replace(wanted, name="custom", base=base.name, changes=changes) if changes else base
-        return cfg.resolved(num_layers) if num_layers is not None else cfg
+        return cfg.resolved(num_layers, layer_types) if num_layers is not None else cfg
 
-    def resolved(self, num_layers: int) -> LazyConfig:
-        """A concrete copy for a model with `num_layers` layers (checks layer ranges)."""
+    def resolved(self, num_layers: int, layer_types=None) -> LazyConfig:
+        """A concrete copy for a model with `num_layers` layers (checks layer ranges).
+
+        layer_types: "sliding" / "full" per layer (LoadedModel.layer_types), None when all are global.
+        With sliding-window layers, a schedule may name only global layers, and each depth fraction
+        lands on the nearest global layer (nearest_scoring_layer).
+        """
         if num_layers < 2:
             raise ValueError(f"num_layers must be >= 2, got {num_layers}")
+        kinds = _check_layer_types(layer_types, num_layers)
         if self.stages is None:
-            return replace(self, num_layers=num_layers)
+            return replace(self, num_layers=num_layers, layer_types=kinds)
         layers = [stage_layer(f, num_layers) for f, _ in self.stages]
+        if kinds is not None and self.stages:
+            layers = [nearest_scoring_layer(layer, num_layers, kinds) for layer in layers]
         merged: dict[int, float] = {}
         for layer, (_, k) in zip(layers, self.stages, strict=True):
             merged[layer] = merged.get(layer, 1.0) * k  # two stages on one layer: prune twice
-        return replace(self, schedule=tuple(merged.items()), stages=None, num_layers=num_layers)
+        return replace(
+            self, schedule=tuple(merged.items()), stages=None, num_layers=num_layers, layer_types=kinds
+        )
 
     @property
     def is_baseline(self) -> bool:

@@ -273,6 +273,8 @@ def _new_trace(lm: LoadedModel, config: LazyConfig, prompt_ids: list[int]) -> Tr
         model=lm.name,
         config_name=config.name,
         config_label=config.label,
+        layer_types=lm.layer_types,
+        sliding_window=lm.sliding_window,
     )
 
 
@@ -310,7 +312,7 @@ def _prepare(
     fork_from,
 ) -> _Prepared:
     """Validate, encode, and build the runner (or take it from the fork); ValueError names the field."""
-    config = (config or LazyConfig.preset("baseline")).resolved(lm.num_layers)
+    config = (config or LazyConfig.preset("baseline")).resolved(lm.num_layers, lm.layer_types)
     prompt_ids = encode_prompt(lm, prompt, chat=chat)
     check_request(lm, prompt_ids, max_new_tokens)
     forced = check_forced(lm, forced_tokens, max_new_tokens)

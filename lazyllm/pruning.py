@@ -17,18 +17,28 @@ from .layers import repeat_kv
 
 
 def importance(
-    q: torch.Tensor, q_pos: torch.Tensor, k: torch.Tensor, k_pos: torch.Tensor, scaling: float
+    q: torch.Tensor,
+    q_pos: torch.Tensor,
+    k: torch.Tensor,
+    k_pos: torch.Tensor,
+    scaling: float,
+    window: int | None = None,
 ) -> torch.Tensor:
     """Attention probabilities from the scoring queries to the keys, averaged over heads and queries.
 
     q: (1, H, w, hd) the last w queries (w = 1: the paper's last token);  q_pos: (w,)
     k: (1, Hkv, s, hd) keys of the tokens entering the layer;            k_pos: (s,)
+    window: a sliding-window layer's (Gemma 3): keys at or beyond it get probability 0, as in the
+    layer's own attention (the layer scan; pruning layers are global, config.scoring_layers).
     returns float32 (s,).
     """
     k = repeat_kv(k, q.shape[1] // k.shape[1])  # (1, H, s, hd)
     logits = torch.matmul(q.float(), k.float().transpose(-1, -2)) * scaling  # (1, H, w, s)
     if q.shape[2] > 1:  # a window of queries: each sees only keys at or before its position
         logits = logits.masked_fill(k_pos[None, None, None, :] > q_pos[None, None, :, None], float("-inf"))
+    if window is not None:  # main diff with Llama (Gemma 3 local layers): q_pos - k_pos < window
+        unseen = q_pos[None, None, :, None] - k_pos[None, None, None, :] >= window
+        logits = logits.masked_fill(unseen, float("-inf"))
     probs = torch.softmax(logits, dim=-1)  # fp32: no underflow to all-zero rows
     return probs.mean(dim=(0, 1, 2))  # (s,)
 

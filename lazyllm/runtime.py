@@ -23,6 +23,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .cache import AuxCache, LayerKV
 from .config import LazyConfig
+from .families import final_logits, layer_windows, residual_blocks, rope_tables
 from .layers import apply_rotary_pos_emb, repeat_kv
 from .model import LoadedModel
 from .pruning import Scorer, importance
@@ -97,7 +98,7 @@ class LazyRunner:
         forkable: bool = False,
     ):
         """forkable: keep a Checkpoint after every step, so that `rewind` can go back to any of them."""
-        self.lm, self.cfg, self.instrument = lm, config.resolved(lm.num_layers), instrument
+        self.lm, self.cfg, self.instrument = lm, config.resolved(lm.num_layers, lm.layer_types), instrument
         self.capacity = capacity
         base = lm.model.model
         self.embed, self.layers, self.norm = base.embed_tokens, base.layers, base.norm
@@ -109,8 +110,8 @@ class LazyRunner:
         self.kv = [LayerKV(c.num_key_value_heads, head_dim, capacity, dt, dev) for _ in range(self.L)]
         self.aux = AuxCache(capacity, c.hidden_size, dt, dev)
         positions = torch.arange(capacity, device=dev)[None]
-        self.cos, self.sin = base.rotary_emb(torch.empty(1, dtype=dt, device=dev), positions)  # (1, cap, hd)
-        self.sliding = getattr(c, "sliding_window", None) if c.model_type == "mistral" else None
+        self.rope = rope_tables(base, c, positions, dt, dev)  # [L] (cos, sin), each (1, cap, hd)
+        self.windows = layer_windows(c)  # [L] sliding window in positions, None: global layer
         self.scorer = Scorer(self.cfg.window, self.cfg.pool, self.cfg.sinks)
         self.strategy = make_strategy(self.cfg.strategy, seed)
         if scan and self.prunes:
@@ -149,10 +150,11 @@ class LazyRunner:
         q = attn.q_proj(x).view(1, m, -1, hd)
         k = attn.k_proj(x).view(1, m, -1, hd)
         v = attn.v_proj(x).view(1, m, -1, hd).transpose(1, 2)  # (1, Hkv, m, hd)
-        if hasattr(attn, "q_norm"):  # main diff in Qwen3: RMSNorm on each head's q and k
+        if hasattr(attn, "q_norm"):  # main diff in Qwen3 and Gemma 3: RMSNorm on each head's q and k
             q, k = attn.q_norm(q), attn.k_norm(k)
         q, k = q.transpose(1, 2), k.transpose(1, 2)  # (1, H, m, hd), (1, Hkv, m, hd)
-        q, k = apply_rotary_pos_emb(q, k, self.cos[:, flow.pos], self.sin[:, flow.pos])
+        cos, sin = self.rope[layer_idx]
+        q, k = apply_rotary_pos_emb(q, k, cos[:, flow.pos], sin[:, flow.pos])
         cache = self.kv[layer_idx]
         cache.append(flow.pos, k, v)  # computed now: at most once per layer
         keys, values, k_pos = cache.gather(flow.sel)  # KV cache first; only selected tokens attended
@@ -160,7 +162,9 @@ class LazyRunner:
             mode = "causal"
         else:
             mode = "last" if m == 1 else "mask"
-        window = self.sliding if self.sliding is not None and self.n > self.sliding else None
+        window = self.windows[layer_idx]  # in original positions, also for pruned and revived tokens
+        window = window if window is not None and self.n > window else None
+        # attn.scaling: head_dim ** -0.5, or Gemma 3's query_pre_attn_scalar ** -0.5
         out = causal_attention(q, keys, values, flow.pos, k_pos, attn.scaling, mode, window)
         return attn.o_proj(out), q, keys, k_pos
 
@@ -170,9 +174,7 @@ class LazyRunner:
         attn_out, q, keys, k_pos = self.attend(
             layer_idx, layer.self_attn, layer.input_layernorm(flow.h), flow
         )
-        h = flow.h + attn_out
-        h = h + layer.mlp(layer.post_attention_layernorm(h))
-        return h, q, keys, k_pos
+        return residual_blocks(layer, flow.h, attn_out), q, keys, k_pos
 
     # --- score -> select -> prune -> Aux Cache -> revive -------------------------------------------
 
@@ -218,13 +220,14 @@ class LazyRunner:
         if self.step_index == 0:
             self.prompt_len = self.n
         dev = ids.device
-        flow = Flow(pos=torch.arange(start, self.n, device=dev), h=self.embed(ids[None]), sel=None)
+        h = self.embed(ids[None])  # (1, m, D); Gemma 3's module multiplies by sqrt(D) itself
+        flow = Flow(pos=torch.arange(start, self.n, device=dev), h=h, sel=None)
         flow.sel = torch.arange(self.n, device=dev)  # S_0: the whole context enters layer 0
         rec = _StepRecorder(self.n, self.L) if self.instrument else None
         with sdpa_kernel(SDPA_BACKENDS):  # once per step: entering it costs ~30 us
             for layer_idx in range(self.L):
                 flow = self.layer_step(layer_idx, flow, rec)
-        logits = self.lm.model.lm_head(self.norm(flow.h[:, -1:]))[0, 0].float()  # (V,)
+        logits = final_logits(self.lm.model, self.norm(flow.h[:, -1:]))[0, 0].float()  # (V,)
         trace = None
         if rec is not None:
             with self.aside():
@@ -281,7 +284,8 @@ class LazyRunner:
     def score_last(self, layer_idx: int, q, pos, keys, k_pos) -> torch.Tensor:
         """The paper's importance at any layer (layer scan, no pruning): float32 (n,) by position."""
         scaling = self.layers[layer_idx].self_attn.scaling
-        return importance(q[:, :, -1:], pos[-1:], keys, k_pos, scaling)  # prefill: keys in position order
+        window = self.windows[layer_idx]  # a local layer's last token sees only its window
+        return importance(q[:, :, -1:], pos[-1:], keys, k_pos, scaling, window)  # prefill: keys by position
 
     # --- counters ------------------------------------------------------------------------------
 

@@ -130,6 +130,15 @@ def int_array(values, name: str) -> np.ndarray:
     return a.astype(np.int64)
 
 
+def layer_kinds(values) -> list[str] | None:
+    """Trace.layer_types from JSON: null, or a list of "sliding" / "full"."""
+    if values is None:
+        return None
+    if not isinstance(values, list) or any(v not in ("sliding", "full") for v in values):
+        raise ValueError('trace: layer_types must be null or a list of "sliding" / "full"')
+    return list(values)
+
+
 def float_array(values, name: str) -> np.ndarray:
     """float64 [k] from a JSON list of numbers and nulls (NaN)."""
     if not isinstance(values, list):
@@ -153,6 +162,8 @@ class Trace:
     model: str = ""
     config_name: str = "custom"
     config_label: str = ""  # LazyConfig.label: the preset, or what a custom config changed
+    layer_types: list[str] | None = None  # "sliding" / "full" per layer (Gemma 3); None: all full
+    sliding_window: int | None = None  # positions a sliding layer's query sees; None without them
 
     def to_dict(self, steps: bool = True) -> dict:
         """JSON-ready. `steps=False` leaves the steps out (for writers that add them themselves)."""
@@ -167,6 +178,8 @@ class Trace:
             "model": self.model,
             "config_name": self.config_name,
             "config_label": self.config_label,
+            "layer_types": None if self.layer_types is None else list(self.layer_types),
+            "sliding_window": self.sliding_window,
             **({"steps": [s.to_dict() for s in self.steps]} if steps else {}),
         }
 
@@ -196,6 +209,10 @@ class Trace:
             model=str(d.get("model", "")),
             config_name=str(d.get("config_name", "custom")),
             config_label=str(d.get("config_label", "")),
+            layer_types=layer_kinds(d.get("layer_types")),
+            sliding_window=None
+            if d.get("sliding_window") is None
+            else exact_int(d["sliding_window"], "sliding_window"),
         )
         trace.validate()
         return trace
@@ -222,6 +239,10 @@ class Trace:
         L, p = self.num_layers, self.prompt_len
         if L < 1 or p < 1:
             raise ValueError(f"trace: num_layers and prompt_len must be >= 1, got {L} and {p}")
+        if self.layer_types is not None and len(self.layer_types) != L:
+            raise ValueError(f"trace: layer_types has {len(self.layer_types)} entries, expected {L}")
+        if self.sliding_window is not None and self.sliding_window < 1:
+            raise ValueError(f"trace: sliding_window must be >= 1 or null, got {self.sliding_window}")
         if not self.steps:
             raise ValueError("trace: steps is empty (need at least the prefill step)")
         if len(self.tokens) < p + len(self.steps) - 1:

@@ -14,6 +14,24 @@ FAMILIES = {
     "mistral": ("MistralConfig", "MistralForCausalLM", {"sliding_window": None}),
     "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", {}),
     "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", {"head_dim": 16}),
+    # Gemma 3 (text): local and global layers alternating, a window shorter than most test prompts,
+    # attention scaled by query_pre_attn_scalar (not head_dim), soft-capped logits, two RoPE bases.
+    "gemma3": (
+        "Gemma3TextConfig",
+        "Gemma3ForCausalLM",
+        {
+            "head_dim": 16,
+            "sliding_window": 8,
+            "layer_types": ["sliding_attention", "full_attention"] * 3,
+            "query_pre_attn_scalar": 24,
+            "final_logit_softcapping": 3.0,
+            "eos_token_id": None,  # Gemma's default 1 is a likely greedy token of a random model: runs would stop early
+            "rope_parameters": {
+                "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+                "full_attention": {"rope_type": "default", "rope_theta": 1000000.0},
+            },
+        },
+    ),
 }
 
 
@@ -35,6 +53,9 @@ def tiny_hf_model(family: str = "llama", layers: int = 6, seed: int = 0, **overr
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
         tie_word_embeddings=False,
     )
+    if "layer_types" in extra and "layer_types" not in overrides:  # the family's pattern, over `layers`
+        pattern = extra["layer_types"]
+        overrides["layer_types"] = [pattern[i % len(pattern)] for i in range(layers)]
     config = config_cls(**{**params, **extra, **overrides})
     torch.manual_seed(seed)
     model = model_cls(config).eval()
@@ -42,6 +63,8 @@ def tiny_hf_model(family: str = "llama", layers: int = 6, seed: int = 0, **overr
         for name, p in model.named_parameters():
             if name.endswith("proj.weight"):
                 p.normal_(0.0, 0.08)
+            elif name.endswith("norm.weight") and config.model_type == "gemma3_text":
+                p.normal_(0.0, 0.2)  # Gemma's norms scale by (1 + w), w = 0 at init: make each one count
     return model
 
 
@@ -56,7 +79,7 @@ def pytest_sessionstart(session):
     from pathlib import Path
 
     root = Path(os.environ.get("LAZYLLM_CACHE_DIR") or Path.home() / ".cache" / "lazyllm")
-    if os.environ.get("PYTEST_XDIST_WORKER") or any(root.glob("*/model.safetensors")):
+    if os.environ.get("PYTEST_XDIST_WORKER") or any(root.glob("smollm2-*/model.safetensors")):
         return
     code = (  # on terminate: exit through Python, so the half-written cache folder is removed
         "import signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(1)); "
@@ -83,6 +106,21 @@ def tiny_lm(family: str = "llama", layers: int = 6, seed: int = 0):
     from lazyllm import load_model
 
     return load_model(tiny_hf_model(family, layers, seed), tokenizer=None, device=TEST_DEVICE)
+
+
+def on_global_layers(lm, schedule) -> tuple:
+    """A table's schedule for this model: on a model with sliding-window layers (Gemma 3), each layer
+    moves to the nearest global layer, the rule presets follow (lazyllm.config.nearest_scoring_layer);
+    two entries on one layer multiply their keep fractions, as two stages on one layer do."""
+    from lazyllm.config import nearest_scoring_layer
+
+    if lm.layer_types is None:
+        return tuple(schedule)
+    merged: dict[int, float] = {}
+    for layer, keep in schedule:
+        target = nearest_scoring_layer(layer, lm.num_layers, lm.layer_types)
+        merged[target] = merged.get(target, 1.0) * keep
+    return tuple(sorted(merged.items()))
 
 
 def random_prompt(n: int, seed: int = 0, vocab: int = 256) -> list[int]:

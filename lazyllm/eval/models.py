@@ -77,7 +77,11 @@ def load_bench_model(args):
 
 def add_model_options(p, threads: int | None = None) -> None:
     """--model, --device, --dtype, --threads, --random-weights and --seed (every harness command)."""
-    p.add_argument("--model", default=None, help="hub id or local folder (default: the embedded SmolLM2)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="hub id, local folder, or gemma3-270m (optional package) (default: the embedded SmolLM2)",
+    )
     p.add_argument("--device", default=None, choices=["cpu", "cuda"])
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--threads", type=int, default=threads, help="torch CPU threads")

@@ -57,7 +57,10 @@ def _same_schedule(cfg: LazyConfig, preset: LazyConfig) -> bool:
     """Does `cfg` prune where and how much `preset` does (by depth fractions, or by layers once resolved)?"""
     if cfg.stages is not None:
         return cfg.stages == preset.stages
-    return cfg.num_layers is not None and cfg.schedule == preset.resolved(cfg.num_layers).schedule
+    return (
+        cfg.num_layers is not None
+        and cfg.schedule == preset.resolved(cfg.num_layers, cfg.layer_types).schedule
+    )
 
 
 def compact_schedule(cfg: LazyConfig) -> str:

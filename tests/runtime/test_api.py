@@ -16,7 +16,9 @@ def lm():
 
 
 def reference_run(lm):
-    return generate(lm, random_prompt(40, seed=9), LazyConfig(schedule=((1, 0.5),)), max_new_tokens=6, return_logits=True)
+    return generate(
+        lm, random_prompt(40, seed=9), LazyConfig(schedule=((1, 0.5),)), max_new_tokens=6, return_logits=True
+    )
 
 
 @pytest.mark.parametrize(

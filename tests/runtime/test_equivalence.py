@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import FAMILIES, random_prompt, tiny_lm
+from conftest import FAMILIES, on_global_layers, random_prompt, tiny_lm
 from reference import hf_greedy, hf_pruned_prefill_logits
 
 from lazyllm import LazyConfig, generate
@@ -46,6 +46,7 @@ def test_keep_everything_schedule_is_the_baseline(family):
 def test_pruned_prefill_matches_transformers_on_subsequences(family, schedule):
     """Prefill with pruning = transformers layers run on the surviving sub-sequence of each layer."""
     lm = tiny_lm(family)
+    schedule = on_global_layers(lm, schedule)
     ids = random_prompt(80, seed=11)
     res = generate(
         lm, ids, config=LazyConfig(schedule=schedule), max_new_tokens=1, return_logits=True, instrument=True
@@ -101,7 +102,7 @@ def test_pruned_generation_matches_naive_replay(family, strategy):
 
     lm = tiny_lm(family)
     ids = random_prompt(48, seed=5)
-    cfg = LazyConfig(schedule=((1, 0.5), (3, 0.6)), strategy=strategy)
+    cfg = LazyConfig(schedule=on_global_layers(lm, ((1, 0.5), (3, 0.6))), strategy=strategy)
     res = generate(lm, ids, config=cfg, max_new_tokens=8, return_logits=True, instrument=True)
     assert sum(len(v) for s in res.trace.steps for v in s.revived.values()) > 0, "want revivals"
     replay = NaiveLazyReplay(lm.model)

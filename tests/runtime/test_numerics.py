@@ -59,7 +59,9 @@ def test_long_prompt_scores_do_not_underflow(dtype):
     """~4000 tokens: each score is ~1/4000, and none underflows to zero (scores are fp32 softmax)."""
     schedule = ((1, 0.5), (2, 0.5))
     lm = load_model(tiny_hf_model("llama", 4, max_position_embeddings=8192), dtype=dtype)
-    res = generate(lm, random_prompt(4000, seed=2), LazyConfig(schedule=schedule), max_new_tokens=2, instrument=True)
+    res = generate(
+        lm, random_prompt(4000, seed=2), LazyConfig(schedule=schedule), max_new_tokens=2, instrument=True
+    )
     check_trace_numerics(res.trace, schedule)
     for s in res.trace.steps:
         for layer, row in s.scores.items():
@@ -98,7 +100,11 @@ def test_uniform_attention_in_a_real_run_keeps_the_earliest_tokens():
     with torch.no_grad():
         model.model.layers[1].self_attn.q_proj.weight.zero_()
     res = generate(
-        load_model(model), random_prompt(50, seed=3), LazyConfig(schedule=SCHEDULE), max_new_tokens=3, instrument=True
+        load_model(model),
+        random_prompt(50, seed=3),
+        LazyConfig(schedule=SCHEDULE),
+        max_new_tokens=3,
+        instrument=True,
     )
     for s in res.trace.steps:
         n, kept = s.n, s.selected(2)
@@ -112,7 +118,10 @@ def test_uniform_attention_in_a_real_run_keeps_the_earliest_tokens():
 def test_identical_runs_give_identical_traces(strategy):
     lm = load_model(tiny_hf_model("qwen2", 6))
     cfg = LazyConfig(schedule=SCHEDULE, strategy=strategy)
-    runs = [generate(lm, random_prompt(80, seed=4), cfg, max_new_tokens=4, instrument=True, seed=7) for _ in range(2)]
+    runs = [
+        generate(lm, random_prompt(80, seed=4), cfg, max_new_tokens=4, instrument=True, seed=7)
+        for _ in range(2)
+    ]
     a, b = (r.trace.to_dict() for r in runs)
     for d in (a, b):
         for s in d["steps"]:

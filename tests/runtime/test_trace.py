@@ -15,7 +15,9 @@ from lazyllm.trace import round_scores
 @pytest.fixture(scope="module")
 def trace():
     lm = tiny_lm("llama")
-    res = generate(lm, random_prompt(60), LazyConfig(schedule=((1, 0.6), (3, 0.5))), max_new_tokens=8, instrument=True)
+    res = generate(
+        lm, random_prompt(60), LazyConfig(schedule=((1, 0.6), (3, 0.5))), max_new_tokens=8, instrument=True
+    )
     return res.trace
 
 
@@ -27,6 +29,7 @@ def assert_traces_equal(a: Trace, b: Trace):
         b.schedule,
     )
     assert (a.strategy, a.variant, a.model) == (b.strategy, b.variant, b.model)
+    assert (a.layer_types, a.sliding_window) == (b.layer_types, b.sliding_window)
     assert len(a.steps) == len(b.steps)
     for s, t in zip(a.steps, b.steps, strict=True):
         assert (s.step, s.token_id, s.seconds) == (t.step, t.token_id, t.seconds)
@@ -44,6 +47,49 @@ def test_round_trip_is_exact(trace):
     again = Trace.from_json(trace.to_json())
     assert_traces_equal(trace, again)
     assert again.to_json() == trace.to_json()
+
+
+@pytest.fixture(scope="module")
+def gemma_trace():
+    """A pruned run of a model with local and global layers (conftest's tiny Gemma 3: window 8)."""
+    lm = tiny_lm("gemma3")
+    res = generate(
+        lm, random_prompt(40), LazyConfig(schedule=((1, 0.6), (3, 0.5))), max_new_tokens=4, instrument=True
+    )
+    return res.trace
+
+
+def test_layer_types_round_trip(trace, gemma_trace):
+    """What the app shades: local vs global layers and the window; None for an all-global model."""
+    assert trace.layer_types is None and trace.sliding_window is None
+    assert gemma_trace.layer_types == ["sliding", "full"] * 3 and gemma_trace.sliding_window == 8
+    again = Trace.from_json(gemma_trace.to_json())
+    assert_traces_equal(gemma_trace, again)
+    assert again.to_json() == gemma_trace.to_json()
+
+
+def test_traces_without_layer_types_still_load(gemma_trace):
+    """Files written before the field existed read as all-global layers."""
+    data = json.loads(gemma_trace.to_json())
+    del data["layer_types"], data["sliding_window"]
+    old = Trace.from_json(json.dumps(data))
+    assert old.layer_types is None and old.sliding_window is None
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (dict(layer_types=["sliding"] * 5), "layer_types has 5 entries, expected 6"),
+        (dict(layer_types=["local"] * 6), "layer_types must be"),
+        (dict(sliding_window=0), "sliding_window must be >= 1"),
+        (dict(sliding_window="8"), "sliding_window must be an integer"),
+    ],
+)
+def test_bad_layer_types_are_named(gemma_trace, value, message):
+    data = json.loads(gemma_trace.to_json())
+    data.update(value)
+    with pytest.raises(ValueError, match=message):
+        Trace.from_json(json.dumps(data))
 
 
 def test_fields_are_the_contract(trace):
