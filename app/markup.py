@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from app.stats import token_values
+
 # One line per number the app shows, where it is shown.
 DEFINITIONS = {
     "ttft": "time to first token: the prefill plus the first token",
@@ -28,6 +30,14 @@ def esc(value, limit: int | None = None) -> str:
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
     return html.escape(text, quote=True)
+
+
+def token_label(text: str, limit: int = 24, escape: bool = True) -> str:
+    """A token's text made visible: spaces as '·', newlines as '⏎', shortened, HTML-escaped for plotly."""
+    shown = text.replace(" ", "·").replace("\n", "⏎").replace("\t", "⇥")
+    if len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    return (html.escape(shown) if escape else shown) or "∅"
 
 
 def message(text, limit: int = 500) -> str:
@@ -132,17 +142,6 @@ def _shade(value: float) -> str:
     v = min(max(value, 0.0), 1.0)
     r, g, b = (int(255 + (c - 255) * v) for c in (0, 114, 178))
     return f"rgb({r},{g},{b})"
-
-
-def token_values(trace, step: int, mode: str) -> np.ndarray:
-    """float [n] in [0, 1] used to shade tokens: survival depth / L, or log-scaled importance."""
-    s = trace.steps[step]
-    if mode == "depth" or not s.scores:
-        return s.depth / trace.num_layers
-    first = s.scores[min(s.scores)]
-    logs = np.log10(np.clip(np.nan_to_num(first, nan=0.0), 1e-9, None))
-    lo, hi = np.percentile(logs, 5), logs.max()
-    return (logs - lo) / (hi - lo) if hi > lo else np.zeros_like(logs)
 
 
 def prompt_html(trace, step: int, mode: str = "importance", span=None, max_tokens: int = 2500) -> str:
