@@ -8,28 +8,39 @@ Nothing else in app/ reaches into Gradio's private attributes.
 
 from __future__ import annotations
 
+import functools
+
 import gradio as gr
 
 from app.markup import message
 
 
-class ExplorerBlocks(gr.Blocks):
-    """gr.Blocks whose own input preprocessing answers a crafted value (a string for a slider, too few
-    inputs) with a message that names it, not Gradio's anonymous `error: null`.
+def explorer_blocks(**kwargs) -> gr.Blocks:
+    """A gr.Blocks(**kwargs) whose own input preprocessing answers a crafted value (a string for a
+    slider, too few inputs) with a message that names it, not Gradio's anonymous `error: null`.
 
     Why: Gradio converts the request's values in `Blocks.preprocess_data` (async, (block_fn, inputs,
     state, explicit_call)) before any callback runs, so no callback of ours can catch what fails
-    there; an exception other than gr.Error reaches the page as `error: null`.
+    there; an exception other than gr.Error reaches the page as `error: null`. The subclass is made
+    on first use, not at import: Gradio's metaclass reads (and may rewrite) its own .pyi stubs for
+    every subclass of gr.Blocks.
     """
+    return _explorer_blocks_class()(**kwargs)
 
-    async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
-        try:
-            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
-        except gr.Error:
-            raise
-        except Exception as e:
-            first = (str(e).splitlines() or [type(e).__name__])[0]
-            raise gr.Error(message(f"bad request: {first}", 200), print_exception=False) from None
+
+@functools.cache
+def _explorer_blocks_class() -> type[gr.Blocks]:
+    class ExplorerBlocks(gr.Blocks):
+        async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
+            try:
+                return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+            except gr.Error:
+                raise
+            except Exception as e:
+                first = (str(e).splitlines() or [type(e).__name__])[0]
+                raise gr.Error(message(f"bad request: {first}", 200), print_exception=False) from None
+
+    return ExplorerBlocks
 
 
 def set_queue_intervals(demo: gr.Blocks, queue_s: float, progress_s: float) -> gr.Blocks:

@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 
 from app import views
 from app.callbacks import Callbacks
-from app.gradio_compat import ExplorerBlocks, set_queue_intervals
+from app.gradio_compat import explorer_blocks, set_queue_intervals
 from app.layout import Components, lay_out
 from app.serving import BodyLimit
 from app.session import ASSETS, App
@@ -33,7 +33,7 @@ def build_demo(app: App | None = None) -> gr.Blocks:
     app = app or App()
     first = app.default_view()
     start = views.render_all(first, 0, "", "importance") if first else {}
-    with ExplorerBlocks(title=TITLE, delete_cache=(600, 3600)) as demo:
+    with explorer_blocks(title=TITLE, delete_cache=(600, 3600)) as demo:
         c = lay_out(app, start)
         check_components(c)
         wire(app, Callbacks(app), c)

@@ -12,9 +12,9 @@ import plotly.graph_objects as go
 from doubles import synthetic_comparison, synthetic_trace, wide_trace
 
 from app import figures as F
-from app import views
+from app import focus, views
 from app.state import Example, RunView
-from app.ui import VIEW_OUTPUTS
+from app.viewnames import VIEW_OUTPUTS
 
 XSS = '<img src=x onerror="window.pwned=1">'
 
@@ -54,7 +54,7 @@ def test_every_string_from_a_shared_trace_is_escaped():
 def test_focus_span_is_chosen_and_explained():
     t = synthetic_trace()  # tokens: "The pass key is 7 1 4 3 2 ." repeated
     c = synthetic_comparison()
-    assert views.focus_span(RunView(t, "x"), "3-5") == ((3, 6), views.SPAN_WHY_POSITIONS)
+    assert views.focus_span(RunView(t, "x"), "3-5") == ((3, 6), focus.SPAN_WHY_POSITIONS)
     assert views.focus_span(RunView(t, "x"), "pass key")[0] == (1, 3)
     span, why = views.focus_span(RunView(t, "x"), "absent words")
     assert span is None and "not in the prompt" in why
