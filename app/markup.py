@@ -90,29 +90,39 @@ def _times(x: float | None) -> str:
     return f"<b>{x:.2f}×</b> " + ("faster" if x >= 1 else f"= {1 / x:.2f}× slower")
 
 
+LEGEND = ("free-running agreement", "agreement"), ("teacher-forced", "forced"), ("whole generation", "total")
+
+
+def _metric_rows(c) -> list[tuple]:
+    """(name, definition, baseline, pruned, note) of every number the comparison shows."""
+    div = c.first_divergence
+    d = DEFINITIONS
+    diverged = "identical text" if div is None else f"texts diverge at step {div}"
+    return [
+        ("TTFT", d["ttft"], f"{c.baseline_ttft_s:.3f} s", f"{c.lazy_ttft_s:.3f} s", _times(c.ttft_speedup)),
+        (
+            "whole generation",
+            d["total"],
+            f"{c.baseline_total_s:.3f} s",
+            f"{c.lazy_total_s:.3f} s",
+            _times(c.generation_speedup),
+        ),
+        ("new tokens", "tokens each run generated", len(c.baseline_tokens), len(c.lazy_tokens), ""),
+        ("prompt compute", d["compute"], "100%", f"{c.compute_fraction:.0%}", ""),
+        ("prompt tokens used", d["used"], "100%", f"{c.prompt_tokens_used_fraction:.0%}", ""),
+        ("free-running agreement", d["agreement"], "", f"{c.token_agreement:.0%} of steps", diverged),
+        ("teacher-forced", d["forced"], "", f"top-1 {c.top1_agreement:.0%}", f"mean KL {c.mean_kl:.3g} nats"),
+    ]
+
+
 def metrics_html(c) -> str:
     """The side-by-side numbers, each with its one-line definition (hover, and the legend below)."""
-    div = c.first_divergence
-    rows = [
-        ("TTFT", DEFINITIONS["ttft"], f"{c.baseline_ttft_s:.3f} s", f"{c.lazy_ttft_s:.3f} s", _times(c.ttft_speedup)),
-        ("whole generation", DEFINITIONS["total"], f"{c.baseline_total_s:.3f} s", f"{c.lazy_total_s:.3f} s",
-         _times(c.generation_speedup)),
-        ("new tokens", "tokens each run generated", len(c.baseline_tokens), len(c.lazy_tokens), ""),
-        ("prompt compute", DEFINITIONS["compute"], "100%", f"{c.compute_fraction:.0%}", ""),
-        ("prompt tokens used", DEFINITIONS["used"], "100%", f"{c.prompt_tokens_used_fraction:.0%}", ""),
-        ("free-running agreement", DEFINITIONS["agreement"], "", f"{c.token_agreement:.0%} of steps",
-         "identical text" if div is None else f"texts diverge at step {div}"),
-        ("teacher-forced", DEFINITIONS["forced"], "", f"top-1 {c.top1_agreement:.0%}", f"mean KL {c.mean_kl:.3g} nats"),
-    ]  # fmt: skip
     body = "".join(
         f'<tr><th title="{esc(d)}">{esc(a)}</th><td>{esc(b)}</td><td>{esc(x)}</td><td>{y}</td></tr>'
-        for a, d, b, x, y in rows
+        for a, d, b, x, y in _metric_rows(c)
     )
     head = f"<tr><th></th><th>baseline</th><th>{esc(c.config.get('label', 'pruned'), 60)}</th><th></th></tr>"
-    legend = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in (
-        ("free-running agreement", DEFINITIONS["agreement"]), ("teacher-forced", DEFINITIONS["forced"]),
-        ("whole generation", DEFINITIONS["total"]),
-    ))  # fmt: skip
+    legend = "".join(f"<li><b>{esc(name)}</b>: {esc(DEFINITIONS[key])}</li>" for name, key in LEGEND)
     return (
         f'<table class="lz-metrics" id="lz-metrics-table">{head}{body}</table>'
         f'<details class="lz-defs"><summary>What these numbers mean</summary><ul>{legend}</ul></details>'
