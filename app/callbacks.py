@@ -121,12 +121,30 @@ class Callbacks:
         """The generator behind Run ("run"), Compare strategies ("strategies") or Sweep ("sweep")."""
 
         @guarded
-        def run(prompt, model, preset, rows, strategy, max_new, expected, example, focus, mode,
-                request: gr.Request = None):  # fmt: skip
+        def run(
+            prompt,
+            model,
+            preset,
+            rows,
+            strategy,
+            max_new,
+            expected,
+            example,
+            focus,
+            mode,
+            request: gr.Request = None,
+        ):
             req = RunRequest.parse(
-                self.app.limits, prompt, model, preset, rows, strategy, max_new, expected,
+                self.app.limits,
+                prompt,
+                model,
+                preset,
+                rows,
+                strategy,
+                max_new,
+                expected,
                 None if example == CUSTOM else example,
-            )  # fmt: skip
+            )
             focus = check_focus(focus)  # every input is checked before a worker holds a slot
             session = getattr(request, "session_hash", None)
             job = (

@@ -58,13 +58,29 @@ class Context:
         return Stopped("starting" if p is None else f"{p.run} step {p.step}")
 
 
-def _stream(ctx: Context, lm, prompt, cfg: LazyConfig, label: str, index: int, total: int, new_tokens: int,
-            live: bool = False, **kw):  # fmt: skip
+def _stream(
+    ctx: Context,
+    lm,
+    prompt,
+    cfg: LazyConfig,
+    label: str,
+    index: int,
+    total: int,
+    new_tokens: int,
+    live: bool = False,
+    **kw,
+):
     """Yield a Progress per step of one generation; return its result (None when stopped)."""
     updates = lazyllm.generate_stream(
-        lm, prompt, config=cfg, max_new_tokens=new_tokens, instrument=live, return_logits=True,
-        should_stop=ctx.stop.is_set, **kw,
-    )  # fmt: skip
+        lm,
+        prompt,
+        config=cfg,
+        max_new_tokens=new_tokens,
+        instrument=live,
+        return_logits=True,
+        should_stop=ctx.stop.is_set,
+        **kw,
+    )
     for upd in updates:
         # the trace keeps growing in this thread: the UI gets a consistent copy of it so far
         trace = (
@@ -181,17 +197,32 @@ def table_row(label: str, c, correct: bool | None, base_correct: bool | None = N
     """One row of the live Table 1 / the sweep; `kept`: the answer is right (if known) or unchanged."""
     if c is None:
         answer = {True: "right", False: "wrong", None: "reference"}[correct]
-        return dict(label=label, config="baseline", answer=answer, kept=True, mean_kl=0.0, top1=1.0,
-                    ttft_speedup=1.0, compute_fraction=1.0, divergence=None)  # fmt: skip
+        return dict(
+            label=label,
+            config="baseline",
+            answer=answer,
+            kept=True,
+            mean_kl=0.0,
+            top1=1.0,
+            ttft_speedup=1.0,
+            compute_fraction=1.0,
+            divergence=None,
+        )
     kept = correct if correct is not None else c.same_text
     answer = "same text" if c.same_text else f"diverged at step {c.first_divergence}"
     if correct is not None:
         answer += f"; {'right' if correct else 'wrong'}"
     return dict(
-        label=label, config=c.config.get("describe", ""), answer=answer, kept=bool(kept), mean_kl=c.mean_kl,
-        top1=c.top1_agreement, ttft_speedup=c.ttft_speedup, compute_fraction=c.compute_fraction,
+        label=label,
+        config=c.config.get("describe", ""),
+        answer=answer,
+        kept=bool(kept),
+        mean_kl=c.mean_kl,
+        top1=c.top1_agreement,
+        ttft_speedup=c.ttft_speedup,
+        compute_fraction=c.compute_fraction,
         divergence=c.first_divergence,
-    )  # fmt: skip
+    )
 
 
 class RunWorker(threading.Thread):
@@ -294,8 +325,15 @@ class App:
 
     # -- the /run API --------------------------------------------------------------------------
 
-    def run_api(self, prompt: str, preset: str = "default", schedule: str = "", strategy: str = "lazy",
-                max_new_tokens: int = 32, expected: str = "") -> dict:  # fmt: skip
+    def run_api(
+        self,
+        prompt: str,
+        preset: str = "default",
+        schedule: str = "",
+        strategy: str = "lazy",
+        max_new_tokens: int = 32,
+        expected: str = "",
+    ) -> dict:
         """Run the baseline and LazyLLM on `prompt`: the comparison (teacher-forced per-step KL and top-1,
         free-running agreement, timings), the verdict and the config that ran.
 
