@@ -12,7 +12,7 @@ import time
 import gradio as gr
 import pytest
 
-from app import ui
+from app import ui, wiring
 from app.callbacks import CUSTOM, Callbacks
 from app.inputs import RunRequest
 from app.serving import EMBEDDED, Limits, RunGate
@@ -318,7 +318,7 @@ def test_example_selection_and_edits(app):
 
 def test_bind_raises_on_an_unknown_view_name():
     c = {"status": gr.HTML()}
-    bound = ui.bind(lambda: {"statsu": "typo"}, c, [c["status"]])
+    bound = wiring.bind(lambda: {"statsu": "typo"}, c, [c["status"]])
     with pytest.raises(KeyError, match="statsu"):
         bound()
 
