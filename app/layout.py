@@ -78,6 +78,16 @@ def _note(text: str) -> None:
 
 
 def _run_panel(app: App, c: Components) -> None:
+    _prompt_inputs(app, c)
+    _config_inputs(app, c)
+    with gr.Row(elem_id="lz-buttons"):
+        c[V.RUN] = gr.Button("Run LazyLLM and the baseline", variant="primary", elem_id="lz-run")
+        c[V.STOP] = gr.Button("Stop", variant="stop", elem_id="lz-stop", scale=0, min_width=90)
+    c[V.STATUS] = gr.HTML(status_html(texts.READY), elem_id="lz-status")
+
+
+def _prompt_inputs(app: App, c: Components) -> None:
+    """The example, its prompt and its expected answer, and the model."""
     names = list(app.examples)
     first = app.start_name if app.start_name in app.examples else (names[0] if names else None)
     ex = app.examples.get(first)
@@ -94,6 +104,10 @@ def _run_panel(app: App, c: Components) -> None:
         elem_id="lz-expected",
     )
     c[V.MODEL] = gr.Dropdown(app.limits.model_choices(), value=EMBEDDED, label="Model", elem_id="lz-model")
+
+
+def _config_inputs(app: App, c: Components) -> None:
+    """Preset, strategy, schedule and the number of new tokens."""
     with gr.Row():
         c[V.PRESET] = gr.Dropdown(
             list(PRESETS), value="default", label="Preset", scale=2, elem_id="lz-preset"
@@ -116,10 +130,6 @@ def _run_panel(app: App, c: Components) -> None:
     c[V.MAX_NEW] = gr.Slider(
         1, limit, value=min(24, limit), step=1, label="Max new tokens", elem_id="lz-max-new"
     )
-    with gr.Row(elem_id="lz-buttons"):
-        c[V.RUN] = gr.Button("Run LazyLLM and the baseline", variant="primary", elem_id="lz-run")
-        c[V.STOP] = gr.Button("Stop", variant="stop", elem_id="lz-stop", scale=0, min_width=90)
-    c[V.STATUS] = gr.HTML(status_html(texts.READY), elem_id="lz-status")
 
 
 def _results_panel(c: Components, start: dict) -> None:

@@ -205,13 +205,16 @@ def evidence_story(trace, span, why: str, rows: list[list], step: int, scan=None
     where = f"up to step {step}" if step > 0 else "at prefill (nothing is revived at prefill)"
     lines.append(f"- Revived from the Aux Cache {where}: **{len(revived)}** of {len(rows)} span tokens.")
     if scan is not None:
-        if scan.safe_from is None:
-            lines.append(
-                f"- Layer scan (no pruning): the span never stays inside the top {scan.keep_fraction:.0%}."
-            )
-        else:
-            lines.append(
-                f"- Layer scan (no pruning): the whole span is inside the top {scan.keep_fraction:.0%} from layer "
-                f"**{scan.safe_from}** on; a prune before that layer can cut it."
-            )
+        lines.append(_scan_line(scan))
     return "\n".join(lines)
+
+
+def _scan_line(scan) -> str:
+    """What the layer scan (no pruning) says of the span, as a Markdown list item."""
+    keep = f"{scan.keep_fraction:.0%}"
+    if scan.safe_from is None:
+        return f"- Layer scan (no pruning): the span never stays inside the top {keep}."
+    return (
+        f"- Layer scan (no pruning): the whole span is inside the top {keep} from layer "
+        f"**{scan.safe_from}** on; a prune before that layer can cut it."
+    )
