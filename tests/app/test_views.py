@@ -54,19 +54,19 @@ def test_every_string_from_a_shared_trace_is_escaped():
 def test_focus_span_is_chosen_and_explained():
     t = synthetic_trace()  # tokens: "The pass key is 7 1 4 3 2 ." repeated
     c = synthetic_comparison()
-    assert views.focus_span(RunView(t, "x"), "3-5") == ((3, 6), focus.SPAN_WHY_POSITIONS)
-    assert views.focus_span(RunView(t, "x"), "pass key")[0] == (1, 3)
-    span, why = views.focus_span(RunView(t, "x"), "absent words")
+    assert focus.focus_span(RunView(t, "x"), "3-5") == ((3, 6), focus.SPAN_WHY_POSITIONS)
+    assert focus.focus_span(RunView(t, "x"), "pass key")[0] == (1, 3)
+    span, why = focus.focus_span(RunView(t, "x"), "absent words")
     assert span is None and "not in the prompt" in why
     ex = Example("Pass key", "passkey", "", "71432", "key is 71432")
-    span, why = views.focus_span(RunView(t, "x", c, ex, "71432"), "")
+    span, why = focus.focus_span(RunView(t, "x", c, ex, "71432"), "")
     assert span == (2, 9) and "the example's answer" in why
-    span, why = views.focus_span(RunView(t, "x", c, None, "71432"), "")
+    span, why = focus.focus_span(RunView(t, "x", c, None, "71432"), "")
     assert span == (4, 9) and "expected answer" in why
     copied = dataclasses.replace(c, baseline_tokens=[" pass", " key", " is", " 7"])
-    span, why = views.focus_span(RunView(t, "x", copied), "")
+    span, why = focus.focus_span(RunView(t, "x", copied), "")
     assert span == (1, 5) and "copies" in why
-    span, why = views.focus_span(RunView(t, "x", c), "")
+    span, why = focus.focus_span(RunView(t, "x", c), "")
     layer = max(t.steps[3].scores)
     sc = np.nan_to_num(t.steps[3].scores[layer][: t.prompt_len], nan=-1)
     sc[0] = -1
