@@ -1,8 +1,8 @@
 """UI callbacks: adapt widget values to the app's jobs, and the jobs' events to views.
 
-Callbacks return (or yield) {View: value} (app/viewnames.py); `wiring.bind` maps the names to components
-and raises on an unknown name. Every callback is `guarded`: whatever goes wrong becomes a status line that says what,
-never Gradio's generic error, and the next request is served as before.
+Callbacks return (or yield) {View: value} (app/viewnames.py); `wiring.bind` maps the names to
+components and raises on an unknown name. Every callback is `guarded`: whatever goes wrong becomes a
+status line that says what, never Gradio's generic error, and the next request is served as before.
 """
 
 from __future__ import annotations
