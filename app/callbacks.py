@@ -1,8 +1,8 @@
 """UI callbacks: adapt widget values to the app's jobs, and the jobs' events to views.
 
-Callbacks return (or yield) {view name: value}; `ui.bind` maps the names to components and raises on
-an unknown name. Every callback is `guarded`: whatever goes wrong becomes a status line that says what,
-never Gradio's generic error, and the next request is served as before.
+Callbacks return (or yield) {View: value} (app/viewnames.py); `wiring.bind` maps the names to
+components and raises on an unknown name. Every callback is `guarded`: whatever goes wrong becomes a
+status line that says what, never Gradio's generic error, and the next request is served as before.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ import gradio as gr
 
 from app import figures as F
 from app import markup as M
+from app import stats as S
 from app import views, walkthrough
 from app.inputs import DEFAULT_LAYERS, RunRequest, check_focus, check_integer, preset_rows
 from app.serving import release_memory
 from app.session import App, run_job, table_job
 from app.state import Ended, Finished, Notice, Progress, RunView, Stopped, TableResult
 from app.tracefiles import export_trace, load_trace_file
+from app.viewnames import View as V
 from lazyllm.config import PRESET_NOTES
 
 log = logging.getLogger("lazyllm.app")
@@ -38,7 +40,7 @@ def guarded(fn):
         if not isinstance(e, ValueError):
             log.exception("callback %s failed", fn.__name__)
         msg = str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {str(e)[:200]}"
-        return {"status": M.status_html(msg, "error")}
+        return {V.STATUS: M.status_html(msg, "error")}
 
     if inspect.isgeneratorfunction(fn):
 
@@ -96,8 +98,8 @@ class Callbacks:
 
     def keep(self, out: dict, key: str | None = None) -> dict:
         """Hold the view the outputs carry in the app's ViewStore; the session state gets its key."""
-        if isinstance(out.get("view"), RunView):
-            out["view"] = self.app.views.put(out["view"], key)
+        if isinstance(out.get(V.VIEW), RunView):
+            out[V.VIEW] = self.app.views.put(out[V.VIEW], key)
         return out
 
     # -- runs ------------------------------------------------------------------------------------
@@ -106,12 +108,30 @@ class Callbacks:
         """The generator behind Run ("run"), Compare strategies ("strategies") or Sweep ("sweep")."""
 
         @guarded
-        def run(prompt, model, preset, rows, strategy, max_new, expected, example, focus, mode,
-                request: gr.Request = None):  # fmt: skip
+        def run(
+            prompt,
+            model,
+            preset,
+            rows,
+            strategy,
+            max_new,
+            expected,
+            example,
+            focus,
+            mode,
+            request: gr.Request = None,
+        ):
             req = RunRequest.parse(
-                self.app.limits, prompt, model, preset, rows, strategy, max_new, expected,
+                self.app.limits,
+                prompt,
+                model,
+                preset,
+                rows,
+                strategy,
+                max_new,
+                expected,
                 None if example == CUSTOM else example,
-            )  # fmt: skip
+            )
             focus = check_focus(focus)  # every input is checked before a worker holds a slot
             session = getattr(request, "session_hash", None)
             job = (
@@ -121,24 +141,23 @@ class Callbacks:
             try:
                 if example not in (None, CUSTOM) and self.app.known_answer(req)[0] is None:
                     # the prompt is the visitor's own now: the selector says so, and the example's answer goes
-                    yield {"example": CUSTOM, "expected": self.app.known_answer(req)[1]}
+                    yield {V.EXAMPLE: CUSTOM, V.EXPECTED: self.app.known_answer(req)[1]}
                 yield from self.follow(worker, kind, focus, mode)
             finally:
                 self.app.finish(session, worker)
 
-        run.__name__ = f"run_{kind}"
         return run
 
     def follow(self, worker, kind: str, focus: str, mode: str):
         """Turn the worker's events into view updates until it ends (steps batched while views draw)."""
         t0, key = time.perf_counter(), uuid.uuid4().hex  # the run's view: one key
         if kind == "run":
-            yield {**views.pending_views(), "status": M.status_html("Starting…", "run", 0.0)}
+            yield {**views.pending_views(), V.STATUS: M.status_html("Starting…", "run", 0.0)}
         else:
             yield {
-                "table": [],
-                "table_plot": F.pending_figure("Strategies"),
-                "status": M.status_html("Starting…", "run", 0.0),
+                V.TABLE: [],
+                V.TABLE_PLOT: F.pending_figure("Strategies"),
+                V.STATUS: M.status_html("Starting…", "run", 0.0),
             }
         while True:
             batch = _next_batch(worker)
@@ -148,9 +167,9 @@ class Callbacks:
                 if isinstance(ev, Ended):
                     ended = True
                 elif isinstance(ev, Notice):
-                    out["status"] = M.status_html(ev.text, ev.kind if ev.kind != "info" else "run")
+                    out[V.STATUS] = M.status_html(ev.text, ev.kind if ev.kind != "info" else "run")
                 elif isinstance(ev, Stopped):
-                    out["status"] = M.status_html(
+                    out[V.STATUS] = M.status_html(
                         f"Stopped after {ev.where}. The app is ready for the next run."
                     )
                 elif isinstance(ev, Progress):
@@ -174,23 +193,23 @@ class Callbacks:
         what = "prefill" if ev.step == 0 else f"decode step {ev.step}/{ev.new_tokens - 1}"
         done = (ev.index + (ev.step + 1) / ev.new_tokens) / ev.total
         text = f"{ev.run} (run {ev.index + 1} of up to {ev.total}): {what} · {time.perf_counter() - t0:.1f} s"
-        out = {"status": M.status_html(text, "run", done)}
+        out = {V.STATUS: M.status_html(text, "run", done)}
         if not texts:
             return out
         if ev.trace is None:
             if ev.run == "baseline":
-                out["base_text"] = M.text_html([ev.text], None, "baseline (running)")
+                out[V.BASE_TEXT] = M.text_html([ev.text], None, "baseline (running)")
             return out
-        out["lazy_text"] = M.text_html([ev.text], None, f"{ev.trace.config_label or ev.run} (running)")
+        out[V.LAZY_TEXT] = M.text_html([ev.text], None, f"{ev.trace.config_label or ev.run} (running)")
         if redraw:  # the prefill views first, then the run-wide ones now and then
             live = RunView(ev.trace, f"run in progress (step {ev.step})")
             out.update(views.render_run(live, focus))
-            out["view"] = live
-            out["step"] = gr.update(maximum=max(ev.trace.num_steps - 1, 1))
+            out[V.VIEW] = live
+            out[V.STEP] = gr.update(maximum=max(ev.trace.num_steps - 1, 1))
             if ev.step == 0:
                 out.update(views.render_step(live, 0, focus, mode))
-                out["step"] = gr.update(maximum=1, value=0)
-                out["source"] = M.source_html(live)
+                out[V.STEP] = gr.update(maximum=1, value=0)
+                out[V.SOURCE] = M.source_html(live)
         return out
 
     def finished(self, ev: Finished, focus: str, mode: str) -> dict:
@@ -198,7 +217,7 @@ class Callbacks:
             out = views.table_views(ev.result)
             if ev.partial:  # the rows so far: the status keeps following the job
                 return out
-            out["status"] = M.status_html(
+            out[V.STATUS] = M.status_html(
                 f"Done in {ev.seconds:.1f} s: {len(ev.result.rows) - 1} runs against one baseline, timed "
                 "first in this job.",
                 "done",
@@ -206,16 +225,16 @@ class Callbacks:
             return out
         view = ev.result
         out = views.render_all(view, 0, focus, mode)
-        out["download"] = export_trace(view)
-        out["recorded"] = gr.update(value=None)  # the Trace files tab no longer names a recorded trace
-        out["status"] = M.status_html(f"Done in {ev.seconds:.1f} s. {view.verdict()}", "done")
+        out[V.DOWNLOAD] = export_trace(view)
+        out[V.RECORDED] = gr.update(value=None)  # the Trace files tab no longer names a recorded trace
+        out[V.STATUS] = M.status_html(f"Done in {ev.seconds:.1f} s. {view.verdict()}", "done")
         return out
 
     @guarded
     def stop(self, request: gr.Request = None) -> dict:
         """The Stop button: the session's run ends cleanly after its current step."""
         if not self.app.stop(getattr(request, "session_hash", None)):
-            return {"status": M.status_html("Nothing is running.")}
+            return {V.STATUS: M.status_html("Nothing is running.")}
         return {}
 
     # -- views of the current run ----------------------------------------------------------------
@@ -246,10 +265,10 @@ class Callbacks:
             return {}
         if target in (None, ""):
             if view.divergence is None:
-                return {"status": M.status_html("The texts agree: there is no divergence to go to.")}
+                return {V.STATUS: M.status_html("The texts agree: there is no divergence to go to.")}
             target = view.divergence
-        step = F.clamp_step(view.trace, check_integer("step", target, 0, 10**6))
-        return {"step": gr.update(value=step), **views.render_step(view, step, check_focus(focus), mode)}
+        step = S.clamp_step(view.trace, check_integer("step", target, 0, 10**6))
+        return {V.STEP: gr.update(value=step), **views.render_step(view, step, check_focus(focus), mode)}
 
     @guarded
     def turn(self, view, page, delta: int) -> dict:
@@ -264,13 +283,18 @@ class Callbacks:
         ex = self.app.examples.get(name)
         if ex is None:
             return {}
-        return dict(prompt=ex.prompt, expected=ex.answer, preset=ex.preset, **self.preset_fields(ex.preset))
+        return {
+            V.PROMPT: ex.prompt,
+            V.EXPECTED: ex.answer,
+            V.PRESET: ex.preset,
+            **self.preset_fields(ex.preset),
+        }
 
     def preset_fields(self, preset: str) -> dict:
         """The schedule table and the note of a preset, on the loaded model's depth (before any load:
         the embedded model's)."""
         layers = self.app.hub.lm.num_layers if self.app.hub.lm is not None else DEFAULT_LAYERS
-        return dict(schedule=preset_rows(preset, layers), preset_note=PRESET_NOTES.get(preset, ""))
+        return {V.SCHEDULE: preset_rows(preset, layers), V.PRESET_NOTE: PRESET_NOTES.get(preset, "")}
 
     @guarded
     def on_prompt_edit(self, prompt, name) -> dict:
@@ -278,15 +302,15 @@ class Callbacks:
         example's expected answer is cleared (it belongs to the example's prompt)."""
         ex = self.app.examples.get(name)
         if ex is None or ex.prompt == prompt:
-            return {} if ex is not None else {"example": CUSTOM}
-        return {"example": CUSTOM, "expected": ""}
+            return {} if ex is not None else {V.EXAMPLE: CUSTOM}
+        return {V.EXAMPLE: CUSTOM, V.EXPECTED: ""}
 
     # -- trace files ---------------------------------------------------------------------------
 
     def show_file(self, view: RunView, focus: str, mode: str) -> dict:
         out = views.render_all(view, 0, check_focus(focus), mode)
-        out["status"] = M.status_html(f"Loaded {view.source}: no model needed to explore it.", "done")
-        out["download"] = gr.update(value=None)
+        out[V.STATUS] = M.status_html(f"Loaded {view.source}: no model needed to explore it.", "done")
+        out[V.DOWNLOAD] = gr.update(value=None)
         return out
 
     @guarded
@@ -294,7 +318,7 @@ class Callbacks:
         view = self.app.recorded_view(name) if isinstance(name, str) else None
         if view is None:
             return {}
-        return {**self.show_file(view, focus, mode), "view": RECORDED + name}
+        return {**self.show_file(view, focus, mode), V.VIEW: RECORDED + name}
 
     @guarded
     def load_upload(self, path, focus, mode) -> dict:
@@ -304,7 +328,7 @@ class Callbacks:
             view = load_trace_file(path, None, self.app.examples, self.app.limits.budget())
         except (ValueError, OSError) as e:
             gr.Warning(M.message(e, 300))
-            return {"status": M.status_html(f"Could not load the trace: {e}", "error")}
+            return {V.STATUS: M.status_html(f"Could not load the trace: {e}", "error")}
         finally:
             release_memory()  # parsing a large file frees hundreds of MB
         return self.keep(self.show_file(view, focus, mode))

@@ -151,8 +151,18 @@ class RunRequest:
     example: str | None = None
 
     @classmethod
-    def parse(cls, limits: Limits, prompt, model, preset, rows, strategy, max_new_tokens, expected_answer="",
-              example=None) -> RunRequest:  # fmt: skip
+    def parse(
+        cls,
+        limits: Limits,
+        prompt,
+        model,
+        preset,
+        rows,
+        strategy,
+        max_new_tokens,
+        expected_answer="",
+        example=None,
+    ) -> RunRequest:
         from lazyllm import PRESETS, STRATEGIES
 
         return cls(

@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from app.stats import token_values
+
 # One line per number the app shows, where it is shown.
 DEFINITIONS = {
     "ttft": "time to first token: the prefill plus the first token",
@@ -30,6 +32,14 @@ def esc(value, limit: int | None = None) -> str:
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
     return html.escape(text, quote=True)
+
+
+def token_label(text: str, limit: int = 24, escape: bool = True) -> str:
+    """A token's text made visible: spaces as '·', newlines as '⏎', shortened, HTML-escaped for plotly."""
+    shown = text.replace(" ", "·").replace("\n", "⏎").replace("\t", "⇥")
+    if len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    return (html.escape(shown) if escape else shown) or "∅"
 
 
 def message(text, limit: int = 500) -> str:
@@ -101,41 +111,68 @@ def speed_text(c, extra: list[int] | None = None) -> str:
     return "; ".join(parts) + "."
 
 
-def metrics_html(c, extra: list[int] | None = None) -> str:
-    """The side-by-side numbers, each with its one-line definition (hover, and the legend below), what
-    the times say (speed_text) and how they were measured."""
-    div, k = c.first_divergence, c.timed_steps
+LEGEND = (
+    ("free-running agreement", "agreement"),
+    ("teacher-forced", "forced"),
+    ("whole generation", "total"),
+    ("decode step", "decode"),
+)
+
+
+def _speed_rows(c) -> list[tuple]:
+    """TTFT, the whole generation over the steps both runs took, and the median decode step."""
+    d, k = DEFINITIONS, c.timed_steps
     base_k, lazy_k = sum(c.baseline_step_s[:k]), sum(c.lazy_step_s[:k])
     if not k:  # an old trace file without per-step times
         base_k, lazy_k = c.baseline_total_s, c.lazy_total_s
-    med = (np.median(c.baseline_step_s[1:k]), np.median(c.lazy_step_s[1:k])) if k > 1 else None
     rows = [
-        ("TTFT", DEFINITIONS["ttft"], f"{c.baseline_ttft_s:.3f} s", f"{c.lazy_ttft_s:.3f} s", _times(c.ttft_speedup)),
-        (f"whole generation ({k} steps each)", DEFINITIONS["total"], f"{base_k:.3f} s", f"{lazy_k:.3f} s",
-         _times(c.generation_speedup)),
-    ]  # fmt: skip
-    if med is not None:
+        ("TTFT", d["ttft"], f"{c.baseline_ttft_s:.3f} s", f"{c.lazy_ttft_s:.3f} s", _times(c.ttft_speedup)),
+        (
+            f"whole generation ({k} steps each)",
+            d["total"],
+            f"{base_k:.3f} s",
+            f"{lazy_k:.3f} s",
+            _times(c.generation_speedup),
+        ),
+    ]
+    if k > 1:
+        base_med, lazy_med = np.median(c.baseline_step_s[1:k]), np.median(c.lazy_step_s[1:k])
         rows.append(
-            ("decode step (median)", DEFINITIONS["decode"], f"{med[0]:.3f} s", f"{med[1]:.3f} s",
-             _times(1 / c.decode_step_ratio if c.decode_step_ratio else float("nan")))
-        )  # fmt: skip
-    rows += [
+            (
+                "decode step (median)",
+                d["decode"],
+                f"{base_med:.3f} s",
+                f"{lazy_med:.3f} s",
+                _times(1 / c.decode_step_ratio if c.decode_step_ratio else float("nan")),
+            )
+        )
+    return rows
+
+
+def _metric_rows(c) -> list[tuple]:
+    """(name, definition, baseline, pruned, note) of every number the comparison shows."""
+    div = c.first_divergence
+    d = DEFINITIONS
+    diverged = "identical text" if div is None else f"texts diverge at step {div}"
+    return [
+        *_speed_rows(c),
         ("new tokens", "tokens each run generated", len(c.baseline_tokens), len(c.lazy_tokens), ""),
-        ("prompt compute", DEFINITIONS["compute"], "100%", f"{c.compute_fraction:.0%}", ""),
-        ("prompt tokens used", DEFINITIONS["used"], "100%", f"{c.prompt_tokens_used_fraction:.0%}", ""),
-        ("free-running agreement", DEFINITIONS["agreement"], "", f"{c.token_agreement:.0%} of steps",
-         "identical text" if div is None else f"texts diverge at step {div}"),
-        ("teacher-forced", DEFINITIONS["forced"], "", f"top-1 {c.top1_agreement:.0%}", f"mean KL {c.mean_kl:.3g} nats"),
-    ]  # fmt: skip
+        ("prompt compute", d["compute"], "100%", f"{c.compute_fraction:.0%}", ""),
+        ("prompt tokens used", d["used"], "100%", f"{c.prompt_tokens_used_fraction:.0%}", ""),
+        ("free-running agreement", d["agreement"], "", f"{c.token_agreement:.0%} of steps", diverged),
+        ("teacher-forced", d["forced"], "", f"top-1 {c.top1_agreement:.0%}", f"mean KL {c.mean_kl:.3g} nats"),
+    ]
+
+
+def metrics_html(c, extra: list[int] | None = None) -> str:
+    """The side-by-side numbers, each with its one-line definition (hover, and the legend below), what
+    the times say (speed_text) and how they were measured."""
     body = "".join(
         f'<tr><th title="{esc(d)}">{esc(a)}</th><td>{esc(b)}</td><td>{esc(x)}</td><td>{y}</td></tr>'
-        for a, d, b, x, y in rows
+        for a, d, b, x, y in _metric_rows(c)
     )
     head = f"<tr><th></th><th>baseline</th><th>{esc(c.config.get('label', 'pruned'), 60)}</th><th></th></tr>"
-    legend = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in (
-        ("free-running agreement", DEFINITIONS["agreement"]), ("teacher-forced", DEFINITIONS["forced"]),
-        ("whole generation", DEFINITIONS["total"]), ("decode step", DEFINITIONS["decode"]),
-    ))  # fmt: skip
+    legend = "".join(f"<li><b>{esc(name)}</b>: {esc(DEFINITIONS[key])}</li>" for name, key in LEGEND)
     timing = f"Timed: {c.timing}." if c.timing else "Timed: as recorded in this trace file."
     return (
         f'<table class="lz-metrics" id="lz-metrics-table">{head}{body}</table>'
@@ -168,17 +205,6 @@ def _shade(value: float) -> str:
     v = min(max(value, 0.0), 1.0)
     r, g, b = (int(255 + (c - 255) * v) for c in (0, 114, 178))
     return f"rgb({r},{g},{b})"
-
-
-def token_values(trace, step: int, mode: str) -> np.ndarray:
-    """float [n] in [0, 1] used to shade tokens: survival depth / L, or log-scaled importance."""
-    s = trace.steps[step]
-    if mode == "depth" or not s.scores:
-        return s.depth / trace.num_layers
-    first = s.scores[min(s.scores)]
-    logs = np.log10(np.clip(np.nan_to_num(first, nan=0.0), 1e-9, None))
-    lo, hi = np.percentile(logs, 5), logs.max()
-    return (logs - lo) / (hi - lo) if hi > lo else np.zeros_like(logs)
 
 
 def prompt_html(trace, step: int, mode: str = "importance", span=None, max_tokens: int = 2500) -> str:
@@ -232,13 +258,16 @@ def evidence_story(trace, span, why: str, rows: list[list], step: int, scan=None
     where = f"up to step {step}" if step > 0 else "at prefill (nothing is revived at prefill)"
     lines.append(f"- Revived from the Aux Cache {where}: **{len(revived)}** of {len(rows)} span tokens.")
     if scan is not None:
-        if scan.safe_from is None:
-            lines.append(
-                f"- Layer scan (no pruning): the span never stays inside the top {scan.keep_fraction:.0%}."
-            )
-        else:
-            lines.append(
-                f"- Layer scan (no pruning): the whole span is inside the top {scan.keep_fraction:.0%} from layer "
-                f"**{scan.safe_from}** on; a prune before that layer can cut it."
-            )
+        lines.append(_scan_line(scan))
     return "\n".join(lines)
+
+
+def _scan_line(scan) -> str:
+    """What the layer scan (no pruning) says of the span, as a Markdown list item."""
+    keep = f"{scan.keep_fraction:.0%}"
+    if scan.safe_from is None:
+        return f"- Layer scan (no pruning): the span never stays inside the top {keep}."
+    return (
+        f"- Layer scan (no pruning): the whole span is inside the top {keep} from layer "
+        f"**{scan.safe_from}** on; a prune before that layer can cut it."
+    )

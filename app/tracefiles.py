@@ -152,8 +152,9 @@ def export_trace(view: RunView, folder: Path | None = None) -> str:
 # --- load -----------------------------------------------------------------------------------------
 
 
-def load_trace_file(path, source: str | None = None, examples: dict[str, Example] | None = None,
-                    budget: Budget | None = None) -> RunView:  # fmt: skip
+def load_trace_file(
+    path, source: str | None = None, examples: dict[str, Example] | None = None, budget: Budget | None = None
+) -> RunView:
     """A RunView from a trace file (ours, or a bare `Trace.to_json()`); ValueError says what is wrong."""
     if path is None:
         raise ValueError("no file given")

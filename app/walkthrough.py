@@ -10,22 +10,11 @@ import gradio as gr
 import numpy as np
 
 from app import figures as F
-from app.markup import esc
-
-
-def _first_revival(trace):
-    """(step, layer, position) of the most important token revived at the first step with revivals."""
-    for t, s in enumerate(trace.steps):
-        revivals = [(layer, int(p)) for layer, pos in sorted(s.revived.items()) for p in pos]
-        if revivals:
-
-            def score(r, s=s):
-                sc = s.scores.get(r[0] - 1)
-                return -1.0 if sc is None or np.isnan(sc[r[1]]) else float(sc[r[1]])
-
-            layer, pos = max(revivals, key=score)
-            return t, layer, pos
-    return None
+from app import stats as S
+from app.focus import focus_span, view_scan
+from app.markup import esc, token_label
+from app.tables import top_tokens
+from app.viewnames import View as V
 
 
 def page_prefill(view):
@@ -52,7 +41,7 @@ def page_importance(view):
             F.empty_figure("Importance", "baseline run"),
         )
     layer = min(s.scores)
-    names = ", ".join(f"“{esc(r[3])}” ({r[4]:.2g})" for r in F.top_tokens(t, 0, 3) if r[0] == layer)
+    names = ", ".join(f"“{esc(r[3])}” ({r[4]:.2g})" for r in top_tokens(t, 0, 3) if r[0] == layer)
     sink = s.scores[layer][0]
     text = f"""### 2 · Which tokens matter?
 To predict the next token, the model's **last token** looks back at the others through attention.
@@ -67,8 +56,6 @@ token is cheap to keep. Scores span orders of magnitude (log scale); the dashed 
 
 
 def page_scan(view):
-    from app.views import focus_span, view_scan
-
     span, why = focus_span(view, "")
     scan = view_scan(view, span)
     if scan is None:
@@ -81,11 +68,13 @@ the prompt to follow: run a prompt to see it."""
     safe = "never stays" if scan.safe_from is None else f"stays from layer **{scan.safe_from}** on"
     verdict = ""
     if first is not None and scan.safe_from is not None:
-        verdict = (
-            f" This run prunes first after layer {first}: "
-            + ("*before* the span is safe, so the cut can take part of it." if first < scan.safe_from
-               else "after the span is safe.")
-        )  # fmt: skip
+        early_cut = first < scan.safe_from
+        when = (
+            "*before* the span is safe, so the cut can take part of it."
+            if early_cut
+            else "after the span is safe."
+        )
+        verdict = f" This run prunes first after layer {first}: {when}"
     text = f"""### 3 · Where to prune: the layer scan
 Does the last token "find" the part of the prompt that matters at every layer? The scan runs one
 prefill without pruning and ranks the span ({esc(why)}) at every layer.
@@ -98,7 +87,7 @@ Pruning before that layer can lose it, which is why pruning late costs less (pap
 
 def page_pruning(view):
     t = view.trace
-    counts = F.selected_counts(t, 0)
+    counts = S.selected_counts(t, 0)
     lines = [
         f"- after layer {layer}: keep {keep:.0%} of the {counts[layer]} tokens entering it → {counts[layer + 1]} go on"
         for layer, keep in t.schedule[:12]
@@ -129,17 +118,17 @@ of different layers have different lengths (left, in tokens); the Aux Cache is o
 
 def page_revival(view):
     t = view.trace
-    rev = _first_revival(t)
+    rev = S.first_revival(t)
     if rev is None:
         text = """### 6 · Revival
 Every decode step chooses again, over the whole context, which tokens matter for *its* next token, so
 a token pruned earlier can come back. In this run no token was revived."""
         return text, F.revivals_heatmap(t)
     step, layer, pos = rev
-    total = int(F.revivals_grid(t).sum())
+    total = int(S.revivals_grid(t).sum())
     text = f"""### 6 · A decode step revives a token
 Every decode step chooses again, over the whole context, which tokens matter for *its* next token.
-At **step {step}**, token {pos} “{esc(F.token_label(t.tokens[pos], escape=False))}” was needed at
+At **step {step}**, token {pos} “{esc(token_label(t.tokens[pos], escape=False))}” was needed at
 **layer {layer}** although it had been pruned after layer {layer - 1}. Its hidden state came from the
 Aux Cache of layer {layer - 1}, so only layers {layer} and up were computed for it: nothing is
 recomputed from scratch. Orange cells: revived ({total} token-layers in this run); the outlined column
@@ -149,9 +138,9 @@ is that token."""
 
 def page_once(view):
     t = view.trace
-    worst = F.max_computations_per_cell(t)
+    worst = S.max_computations_per_cell(t)
     frac = t.prompt_compute_fraction()
-    revived = F.revived_per_step(t)
+    revived = S.revived_per_step(t)
     decode = ""
     c = view.comparison
     if c is not None and len(c.lazy_step_s) > 1:
@@ -213,19 +202,19 @@ def render(view, page) -> dict:
     except (TypeError, ValueError, OverflowError):
         page = 0
     out = {
-        "walk_nav": f"Page {page + 1} of {len(PAGES)}",
-        "walk_page": page,
-        "back": gr.update(interactive=page > 0),
-        "next": gr.update(interactive=page < last),
+        V.WALK_NAV: f"Page {page + 1} of {len(PAGES)}",
+        V.WALK_PAGE: page,
+        V.BACK: gr.update(interactive=page > 0),
+        V.NEXT: gr.update(interactive=page < last),
     }
     if view is None:
         return {
             **out,
-            "walk_md": "Run a prompt or load a trace first.",
-            "walk_plot": F.empty_figure("Walkthrough"),
+            V.WALK_MD: "Run a prompt or load a trace first.",
+            V.WALK_PLOT: F.empty_figure("Walkthrough"),
         }
     try:
         text, fig = PAGES[page](view)
     except Exception as e:  # one broken page must not break the tab
         text, fig = f"This page could not be drawn: {esc(e, 200)}", F.error_figure("Walkthrough", str(e))
-    return {**out, "walk_md": text, "walk_plot": fig}
+    return {**out, V.WALK_MD: text, V.WALK_PLOT: fig}

@@ -1,7 +1,7 @@
 () => {
   // A click in the column of a step of the fidelity chart opens that step: the step number (read from
   // the chart's x axis at the click) goes into the hidden #lz-jump-to box, then the hidden #lz-jump-go
-  // button's click moves the step slider and every step-aware view there (app/ui.py).
+  // button's click moves the step slider and every step-aware view there (app/wiring.py).
   document.addEventListener("click", (event) => {
     const plot = event.target.closest && event.target.closest("#lz-fidelity-plot");
     const gd = plot && plot.querySelector(".js-plotly-plot");

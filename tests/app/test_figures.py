@@ -1,4 +1,5 @@
-"""The app's pure figure functions on a synthetic, consistent Trace: axes, states, counts."""
+"""The app's trace statistics, tables and pure figure functions on a synthetic, consistent Trace: axes,
+states, counts."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from doubles import synthetic_comparison, synthetic_trace
 
 from app import figures as F
 from app import markup as M
+from app import plotting as P
+from app import stats as S
+from app import tables as T
 from app import walkthrough
 from app.state import RunView
 
@@ -28,25 +32,25 @@ def test_synthetic_trace_is_valid_and_round_trips(trace):
     trace.validate()
     again = type(trace).from_json(trace.to_json())
     assert again.to_json() == trace.to_json()
-    assert F.max_computations_per_cell(trace) == 1  # at most once per (token, layer)
+    assert S.max_computations_per_cell(trace) == 1  # at most once per (token, layer)
     assert sum(len(v) for s in trace.steps for v in s.revived.values()) > 0  # the trace exercises revival
 
 
 @pytest.mark.parametrize("step", [0, 1, 5])
 def test_survival_states_match_the_trace(trace, step):
     s = trace.steps[step]
-    states = F.survival_states(trace, step)
+    states = S.survival_states(trace, step)
     assert states.shape == (trace.num_layers, s.n)
-    assert (states == F.NOT_SELECTED).sum() == (trace.num_layers - s.depth).sum()
+    assert (states == S.NOT_SELECTED).sum() == (trace.num_layers - s.depth).sum()
     n_computed = sum(len(v) for v in s.computed.values())
     n_revived = sum(len(v) for v in s.revived.values())
-    assert (states == F.REVIVED).sum() == n_revived
-    assert (states == F.COMPUTED).sum() == n_computed - n_revived
+    assert (states == S.REVIVED).sum() == n_revived
+    assert (states == S.COMPUTED).sum() == n_computed - n_revived
     if step == 0:
-        assert (states == F.KV_REUSED).sum() == 0  # nothing to reuse at prefill
+        assert (states == S.KV_REUSED).sum() == 0  # nothing to reuse at prefill
         assert n_revived == 0
     else:
-        assert (states[:, -1] == F.COMPUTED).all()  # the step's own token is computed at every layer
+        assert (states[:, -1] == S.COMPUTED).all()  # the step's own token is computed at every layer
 
 
 def test_survival_heatmap_axes_and_palette(trace):
@@ -54,8 +58,8 @@ def test_survival_heatmap_axes_and_palette(trace):
     hm = fig.data[0]
     z = np.asarray(hm.z)
     assert z.shape == (trace.num_layers, trace.prompt_len + 2)
-    np.testing.assert_array_equal(z, F.survival_states(trace, 2))
-    assert list(hm.colorbar.ticktext) == list(F.STATE_NAMES)
+    np.testing.assert_array_equal(z, S.survival_states(trace, 2))
+    assert list(hm.colorbar.ticktext) == list(S.STATE_NAMES)
     assert len(hm.x) == z.shape[1] and hm.x[5].startswith("5 ")  # one label per column: position and token
     assert fig.layout.xaxis.ticktext[1] == str(
         int(fig.layout.xaxis.tickvals[1].split()[0])
@@ -63,7 +67,7 @@ def test_survival_heatmap_axes_and_palette(trace):
     assert "layer" in hm.hovertemplate and "score" in hm.hovertemplate and "token" in hm.hovertemplate
     assert len(fig.to_json()) < 60_000
     assert np.asarray(hm.customdata).shape == z.shape  # the score of each cell (-1 where not scored)
-    assert len(set(F.STATE_COLORS)) == 4
+    assert len(set(P.STATE_COLORS)) == 4
     rects = [s for s in fig.layout.shapes if s.type == "rect"]
     assert len(rects) == 1 and rects[0].x0 == pytest.approx(3.5) and rects[0].x1 == pytest.approx(8.5)
     assert any(d.name == "focus span (outlined)" for d in fig.data)  # the outline is in the legend
@@ -74,11 +78,11 @@ def test_survival_heatmap_bins_long_contexts_keeping_revivals():
     big = synthetic_trace(prompt_len=900, new_tokens=3, num_layers=6, schedule=((1, 0.5), (3, 0.5)), seed=1)
     fig = F.survival_heatmap(big, 2, max_cols=300)
     z = np.asarray(fig.data[0].z)
-    width = F.bin_width(big.steps[2].n, big.num_layers, 300)
+    width = P.bin_width(big.steps[2].n, big.num_layers, 300)
     assert width == 4 and z.shape[1] <= 300 and "each column = 4 tokens" in fig.layout.title.text
-    states = F.survival_states(big, 2)
-    revived_cols = {(layer, p // width) for layer, p in zip(*np.nonzero(states == F.REVIVED), strict=True)}
-    assert revived_cols and all(z[layer, c] == F.REVIVED for layer, c in revived_cols)
+    states = S.survival_states(big, 2)
+    revived_cols = {(layer, p // width) for layer, p in zip(*np.nonzero(states == S.REVIVED), strict=True)}
+    assert revived_cols and all(z[layer, c] == S.REVIVED for layer, c in revived_cols)
     assert len(fig.to_json()) < 200_000  # payload stays small
 
 
@@ -96,7 +100,7 @@ def test_selected_per_layer_counts_against_baseline(trace):
 def test_threshold_is_the_percentile_cut(trace):
     s = trace.steps[0]
     for layer, keep in SCHEDULE:
-        cut = F.threshold(s.scores[layer], keep)
+        cut = S.threshold(s.scores[layer], keep)
         kept = np.flatnonzero(s.depth > layer + 1)
         entering = np.flatnonzero(~np.isnan(s.scores[layer]))
         pruned = np.setdiff1d(entering, kept)
@@ -119,7 +123,7 @@ def test_importance_plot_one_panel_per_pruning_layer(trace):
     assert len(kept[0].x) + len(pruned[0].x) == trace.prompt_len
     lines = [sh for sh in fig.layout.shapes if sh.type == "line"]
     assert len(lines) == len(SCHEDULE)
-    assert lines[0].y0 == pytest.approx(F.threshold(s.scores[SCHEDULE[0][0]], SCHEDULE[0][1]))
+    assert lines[0].y0 == pytest.approx(S.threshold(s.scores[SCHEDULE[0][0]], SCHEDULE[0][1]))
     labels = [a.text for a in fig.layout.annotations]
     thresholds = [t for t in labels if t.startswith("threshold: top 60% of")]
     assert len(thresholds) == len(SCHEDULE) and "entering kept" in thresholds[0]  # the line says what it is
@@ -133,7 +137,7 @@ def test_importance_plot_without_pruning_says_so():
 
 
 def test_top_tokens_are_sorted_by_score(trace):
-    rows = F.top_tokens(trace, 0, top_k=4)
+    rows = T.top_tokens(trace, 0, top_k=4)
     assert len(rows) == 4 * len(SCHEDULE)
     for layer, _ in SCHEDULE:
         scores = [r[4] for r in rows if r[0] == layer]
@@ -153,14 +157,14 @@ def test_prompt_html_escapes_and_marks_the_span():
 
 def test_evidence_grid_and_revivals(trace):
     span = (10, 20)
-    grid = F.evidence_grid(trace, span)
+    grid = S.evidence_grid(trace, span)
     assert grid.shape == (trace.num_layers, trace.num_steps)
     assert ((grid >= 0) & (grid <= 1)).all()
     np.testing.assert_allclose(grid[0], 1.0)  # layer 0 always sees everything
     for t in range(trace.num_steps):
         d = trace.steps[t].depth[10:20]
         assert grid[-1, t] == pytest.approx((d > trace.num_layers - 1).mean())
-    rev = F.evidence_revivals(trace, span)
+    rev = S.evidence_revivals(trace, span)
     expected = sum(int(((v >= 10) & (v < 20)).sum()) for s in trace.steps for v in s.revived.values())
     assert len(rev) == expected
     fig = F.evidence_plot(trace, span, divergence=3)
@@ -170,8 +174,8 @@ def test_evidence_grid_and_revivals(trace):
 
 def test_evidence_table_and_story_tell_where_the_span_went(trace):
     span, step = (10, 20), trace.num_steps - 1
-    rows = F.evidence_table(trace, span, step)
-    assert [r[0] for r in rows] == list(range(10, 20)) and len(rows[0]) == len(F.EVIDENCE_COLUMNS)
+    rows = T.evidence_table(trace, span, step)
+    assert [r[0] for r in rows] == list(range(10, 20)) and len(rows[0]) == len(T.EVIDENCE_COLUMNS)
     for r in rows:
         d0 = trace.steps[0].depth[r[0]]
         assert r[2] == ("kept to the last layer" if d0 == trace.num_layers else f"after layer {d0 - 1}")
@@ -184,13 +188,13 @@ def test_evidence_table_and_story_tell_where_the_span_went(trace):
 
 
 def test_find_span_maps_text_to_token_positions(trace):
-    assert F.find_span(trace, "pass key is 71432") == (1, 9)
-    assert F.find_span(trace, "PASS KEY") == (1, 3)  # case-insensitive fallback
-    assert F.find_span(trace, "not in the prompt") is None
+    assert S.find_span(trace, "pass key is 71432") == (1, 9)
+    assert S.find_span(trace, "PASS KEY") == (1, 3)  # case-insensitive fallback
+    assert S.find_span(trace, "not in the prompt") is None
 
 
 def test_revivals_and_cache_views(trace):
-    grid = F.revivals_grid(trace)
+    grid = S.revivals_grid(trace)
     total = sum(len(v) for s in trace.steps for v in s.revived.values())
     assert grid.shape == (trace.num_layers, trace.num_steps) and grid.sum() == total
     assert grid[:, 0].sum() == 0
@@ -198,8 +202,8 @@ def test_revivals_and_cache_views(trace):
     assert str(total) in fig.layout.title.text and len(fig.data) == 1
     span = next((int(p), int(p) + 1) for s in trace.steps for v in s.revived.values() for p in v)
     marked = F.revivals_heatmap(trace, span)
-    assert len(marked.data) == 2 and len(marked.data[1].x) == len(F.evidence_revivals(trace, span)) > 0
-    rows = F.revived_tokens(trace)
+    assert len(marked.data) == 2 and len(marked.data[1].x) == len(S.evidence_revivals(trace, span)) > 0
+    rows = T.revived_tokens(trace)
     assert len(rows) == total and all(len(r) == 4 for r in rows)
     cache = F.cache_sizes_plot(trace)
     np.testing.assert_array_equal(np.asarray(cache.data[0].z), np.stack([s.kv_len for s in trace.steps], 1))

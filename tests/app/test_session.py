@@ -12,13 +12,14 @@ import time
 import gradio as gr
 import pytest
 
-from app import ui
+from app import ui, wiring
 from app.callbacks import CUSTOM, Callbacks
 from app.inputs import RunRequest
 from app.serving import EMBEDDED, Limits, RunGate
 from app.session import App, table_configs
 from app.state import RunView
 from app.tracefiles import load_trace_file
+from app.viewnames import TABLE_OUTPUTS, VIEW_OUTPUTS
 from lazyllm import LazyConfig
 from lazyllm.config import PRESET_NOTES
 
@@ -33,11 +34,11 @@ def app(tiny_app_lm):
 
 
 def run(app, kind="run", **kw):
-    """Every update of a job, each checked against the outputs its event has in the page (ui.bind
+    """Every update of a job, each checked against the outputs its event has in the page (wiring.bind
     raises on any other key: a table job that set a Run view would fail in the browser)."""
     args = {**ARGS, **kw}
     outs = list(Callbacks(app).runner(kind)(*args.values()))
-    allowed = set(ui.VIEW_OUTPUTS if kind == "run" else ui.TABLE_OUTPUTS)
+    allowed = set(VIEW_OUTPUTS if kind == "run" else TABLE_OUTPUTS)
     for out in outs:
         assert set(out) <= allowed, f"{kind} set {sorted(set(out) - allowed)}, not outputs of its event"
     return outs
@@ -66,7 +67,9 @@ def test_run_marks_views_pending_then_streams_then_draws_every_view(app):
     assert any('data-kind="run"' in o.get("status", "") for o in outs[1:-1])
     final = outs[-1]
     assert 'data-kind="done"' in final["status"], final["status"]
-    missing = set(ui.VIEW_OUTPUTS) - set(final) - {"example", "expected"}  # set when the prompt is not the example's
+    missing = (
+        set(VIEW_OUTPUTS) - set(final) - {"example", "expected"}
+    )  # set when the prompt is not the example's
     assert not missing, missing
     view = app.views.get(final["view"])  # the session's state holds a key into the app's ViewStore
     assert isinstance(view, RunView) and view.comparison is not None and view.scan is not None
@@ -367,7 +370,7 @@ def test_an_examples_answer_never_judges_another_prompt(app):
 
 def test_bind_raises_on_an_unknown_view_name():
     c = {"status": gr.HTML()}
-    bound = ui.bind(lambda: {"statsu": "typo"}, c, [c["status"]])
+    bound = wiring.bind(lambda: {"statsu": "typo"}, c, [c["status"]])
     with pytest.raises(KeyError, match="statsu"):
         bound()
 

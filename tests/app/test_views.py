@@ -12,9 +12,9 @@ import plotly.graph_objects as go
 from doubles import synthetic_comparison, synthetic_trace, wide_trace
 
 from app import figures as F
-from app import views
+from app import focus, views
 from app.state import Example, RunView
-from app.ui import VIEW_OUTPUTS
+from app.viewnames import VIEW_OUTPUTS
 
 XSS = '<img src=x onerror="window.pwned=1">'
 
@@ -54,19 +54,19 @@ def test_every_string_from_a_shared_trace_is_escaped():
 def test_focus_span_is_chosen_and_explained():
     t = synthetic_trace()  # tokens: "The pass key is 7 1 4 3 2 ." repeated
     c = synthetic_comparison()
-    assert views.focus_span(RunView(t, "x"), "3-5") == ((3, 6), views.SPAN_WHY_POSITIONS)
-    assert views.focus_span(RunView(t, "x"), "pass key")[0] == (1, 3)
-    span, why = views.focus_span(RunView(t, "x"), "absent words")
+    assert focus.focus_span(RunView(t, "x"), "3-5") == ((3, 6), focus.SPAN_WHY_POSITIONS)
+    assert focus.focus_span(RunView(t, "x"), "pass key")[0] == (1, 3)
+    span, why = focus.focus_span(RunView(t, "x"), "absent words")
     assert span is None and "not in the prompt" in why
     ex = Example("Pass key", "passkey", "", "71432", "key is 71432")
-    span, why = views.focus_span(RunView(t, "x", c, ex, "71432"), "")
+    span, why = focus.focus_span(RunView(t, "x", c, ex, "71432"), "")
     assert span == (2, 9) and "the example's answer" in why
-    span, why = views.focus_span(RunView(t, "x", c, None, "71432"), "")
+    span, why = focus.focus_span(RunView(t, "x", c, None, "71432"), "")
     assert span == (4, 9) and "expected answer" in why
     copied = dataclasses.replace(c, baseline_tokens=[" pass", " key", " is", " 7"])
-    span, why = views.focus_span(RunView(t, "x", copied), "")
+    span, why = focus.focus_span(RunView(t, "x", copied), "")
     assert span == (1, 5) and "copies" in why
-    span, why = views.focus_span(RunView(t, "x", c), "")
+    span, why = focus.focus_span(RunView(t, "x", c), "")
     layer = max(t.steps[3].scores)
     sc = np.nan_to_num(t.steps[3].scores[layer][: t.prompt_len], nan=-1)
     sc[0] = -1
@@ -132,7 +132,11 @@ def test_the_metrics_say_how_they_were_timed_and_compare_the_same_steps():
     assert "decode step (median)" in html and "0.100 s" in html and "0.200 s" in html
     text = M.speed_text(c, [0, 120, 80, 100])
     assert "Prefill 2.00× faster" in text and "a decode step costs 2.00× the baseline's" in text
-    assert "100 revived token-layers" in text and "3 steps both runs took" in text and "1.00× (neither faster nor slower)" in text
+    assert (
+        "100 revived token-layers" in text
+        and "3 steps both runs took" in text
+        and "1.00× (neither faster nor slower)" in text
+    )
     slower = dataclasses.replace(c, lazy_step_s=[0.2, 0.3, 0.3])
     assert "0.75× (slower)" in M.speed_text(slower)
     assert "Timed: one run each, back to back in this process." in html

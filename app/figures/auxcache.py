@@ -1,0 +1,105 @@
+"""The Aux Cache: revivals per step and layer, cache sizes, and computations against the baseline."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from app import stats as S
+from app.figures.evidence import MAX_MARKERS, revival_markers
+from app.plotting import (
+    BASE_COLOR,
+    LAZY_COLOR,
+    REVIVED_COLOR,
+    SPAN_COLOR,
+    bin_columns,
+    binned,
+    layout,
+    step_bins,
+)
+
+
+def revivals_heatmap(trace, span: S.Span = None) -> go.Figure:
+    """Revived tokens per decode step and layer (LazyLLM §3.3: pruned tokens coming back).
+
+    With a focus span, the revivals of its tokens are marked with stars.
+    """
+    grid = S.revivals_grid(trace)
+    width, steps = step_bins(trace, trace.num_layers)
+    fig = go.Figure(
+        go.Heatmap(
+            z=bin_columns(grid, width, 0, np.sum),
+            x=steps,
+            y=np.arange(trace.num_layers),
+            colorscale=[[0, "#ffffff"], [0.0001, "#fbe3b0"], [1, REVIVED_COLOR]],
+            colorbar=dict(title="tokens revived", thickness=12),
+            hovertemplate="step %{x}<br>layer %{y}<br>%{z} tokens revived<extra></extra>",
+        )
+    )
+    rev = S.evidence_revivals(trace, span)[:MAX_MARKERS] if span else []
+    if rev:
+        hover = "focus span token %{text} revived<br>step %{x}, layer %{y}<extra></extra>"
+        fig.add_trace(revival_markers(trace, rev, "focus span token revived", SPAN_COLOR, 9, hover))
+    title = (
+        f"Revivals from the Aux Cache: {int(grid.sum())} in total (revived at layer l+1 from the cache of l)"
+    )
+    layout(fig, binned(title, width, "steps"), height=320, legend=dict(orientation="h", y=-0.25))
+    fig.update_xaxes(title="step (0 = prefill)")
+    fig.update_yaxes(title="layer")
+    return fig
+
+
+def cache_sizes_plot(trace) -> go.Figure:
+    """KV cache and Aux Cache length per layer after each step (two heatmaps, in tokens)."""
+    kv, aux = S.cache_lengths(trace)  # (L, steps) each
+    width, steps = step_bins(trace, 2 * trace.num_layers)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        horizontal_spacing=0.2,
+        subplot_titles=("KV cache length (tokens)", "Aux Cache length (tokens, kept after layer l)"),
+    )
+    for col, z, scale, x in ((1, kv, "Blues", 0.41), (2, aux, "Oranges", 1.01)):
+        fig.add_heatmap(
+            z=bin_columns(z, width, 0),
+            x=steps,
+            y=np.arange(trace.num_layers),
+            colorscale=scale,
+            colorbar=dict(x=x, thickness=10, len=0.9, title="tokens"),
+            hovertemplate="after step %{x}<br>layer %{y}<br>%{z} tokens<extra></extra>",
+            row=1,
+            col=col,
+        )
+    layout(fig, binned("", width, "steps"), height=320)
+    fig.update_layout(margin=dict(t=40))
+    fig.update_xaxes(title="step")
+    fig.update_yaxes(title="layer", col=1)
+    return fig
+
+
+def cumulative_compute_plot(trace) -> go.Figure:
+    """Cumulative prompt-token computations vs the baseline, as in the paper's Figs. 3 and 7."""
+    cum = S.cumulative_compute_share(trace)
+    steps = list(range(trace.num_steps))
+    fig = go.Figure()
+    fig.add_scatter(
+        x=steps,
+        y=[1.0] * len(steps),
+        name="baseline (all at prefill)",
+        line=dict(color=BASE_COLOR, dash="dash"),
+    )
+    fig.add_scatter(
+        x=steps,
+        y=cum,
+        name=html.escape(trace.strategy)[:40],
+        mode="lines+markers",
+        line=dict(color=LAZY_COLOR),
+    )
+    title = f"Prompt-token computations so far: {cum[-1]:.0%} of the baseline"
+    layout(fig, title, height=300, legend=dict(orientation="h", y=-0.3))
+    fig.update_xaxes(title="step (0 = prefill)")
+    fig.update_yaxes(title="share of the baseline's", tickformat=".0%", rangemode="tozero")
+    return fig

@@ -1,0 +1,119 @@
+"""Plotly plumbing shared by the figures: the template, the palette, budgets, binning, layout.
+
+The template is built on first use (plotly reads its templates from files) and passed to every
+figure by `layout` (every figure goes through it); nothing here changes plotly's process-wide defaults.
+
+Budgets: a figure never draws more than CELL_BUDGET heatmap cells or MAX_PANELS panels. Beyond that,
+neighbouring tokens (or steps) are grouped into bins, each showing the bin's most notable value, and
+the title says so; a trace with thousands of layers still costs a small, bounded payload.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+
+from app.stats import REVIVED
+
+# Okabe-Ito palette: distinguishable with the common colour-vision deficiencies.
+STATE_COLORS = ("#e9e9e9", "#56B4E9", "#0072B2", "#E69F00")  # by state code (app.stats)
+BASE_COLOR, LAZY_COLOR, SPAN_COLOR, OK_COLOR = "#999999", "#0072B2", "#D55E00", "#009E73"
+REVIVED_COLOR = STATE_COLORS[REVIVED]
+PRUNED_COLOR = "#bbbbbb"
+MAX_COLS = 1200  # token columns of a heatmap at most
+CELL_BUDGET = 60_000  # heatmap cells at most
+MAX_PANELS = 8  # importance panels (pruning layers) at most
+FONT = dict(family="Inter, system-ui, sans-serif", size=12)
+H_LEGEND = dict(orientation="h", y=-0.25)  # a legend under the plot
+
+
+@functools.cache
+def white_template(traces=("bar", "heatmap", "scatter", "scattergl")) -> go.layout.Template:
+    """plotly_white cut to the layout and the trace types these figures use: the same look, at a
+    fraction of the cost per figure (plotly validates the template into every figure, and every
+    figure's JSON carries it to the browser). Built once, on first use."""
+    import plotly.io as pio
+
+    white = pio.templates["plotly_white"]
+    unused = {"geo", "scene", "polar", "ternary", "mapbox", "shapedefaults"}
+    layout = {k: v for k, v in white.layout.to_plotly_json().items() if k not in unused}
+    return go.layout.Template(layout=layout, data={t: getattr(white.data, t) for t in traces})
+
+
+def apply_template(fig: go.Figure, template: go.layout.Template) -> go.Figure:
+    """`fig.layout.template = template`, without validating the template again (~1 ms, not ~8 ms).
+
+    Why: plotly validates a template on every assignment, property by property, though a
+    go.layout.Template is validated when it is built; plotly itself assigns its default template to
+    every new figure with validation off (`BaseFigure._initialize_layout_template`), which is how the
+    process-wide default was cheap. This does the same for a template passed per figure; the figure
+    gets its own copy. tests/app/test_plotting.py checks the result is the validated assignment's.
+    """
+    layout = fig.layout
+    layout._validate = False
+    try:
+        layout.template = template
+    finally:
+        layout._validate = fig._validate
+    return fig
+
+
+def layout(fig: go.Figure, title: str, height: int = 320, template: go.layout.Template | None = None, **kw):
+    """The app's title, size, margins, font and template (default: `white_template()`) on `fig`."""
+    apply_template(fig, template or white_template())
+    fig.update_layout(
+        title=dict(text=title, x=0.01, font=dict(size=14)),
+        height=height,
+        margin=dict(l=56, r=16, t=48, b=40),
+        font=FONT,
+        **kw,
+    )
+    return fig
+
+
+def two_axes() -> go.Figure:
+    """A figure with a second y axis on the right: make_subplots' secondary_y layout, built directly
+    (make_subplots costs ~45 ms a figure). Traces on the right axis take yaxis="y2"."""
+    return go.Figure(
+        layout=dict(
+            xaxis=dict(anchor="y", domain=[0.0, 0.94]),
+            yaxis=dict(anchor="x", domain=[0.0, 1.0]),
+            yaxis2=dict(anchor="x", overlaying="y", side="right"),
+        )
+    )
+
+
+def axes(row: int) -> tuple[str, str]:
+    """The x and y axis names of a subplot row: x, y for the first; x2, y2 for the second; ..."""
+    n = "" if row == 1 else str(row)
+    return f"x{n}", f"y{n}"
+
+
+def bin_width(n: int, rows: int = 1, max_cols: int = MAX_COLS, budget: int = CELL_BUDGET) -> int:
+    """Columns grouped per heatmap column so that rows x columns stays within the budget."""
+    cols = max(1, min(max_cols, budget // max(rows, 1)))
+    return max(1, math.ceil(n / cols))
+
+
+def bin_columns(a: np.ndarray, width: int, fill, reduce=np.max) -> np.ndarray:
+    """Reduce groups of `width` columns of a 2-D array (the last group padded with `fill`)."""
+    if width == 1:
+        return a
+    rows, n = a.shape
+    pad = (-n) % width
+    padded = np.concatenate([a, np.full((rows, pad), fill, dtype=a.dtype)], axis=1)
+    return reduce(padded.reshape(rows, -1, width), axis=2)
+
+
+def binned(title: str, width: int, what: str = "tokens") -> str:
+    """The title, saying how many tokens (or steps) each column holds when binned."""
+    return title if width == 1 else f"{title} (each column = {width} {what})"
+
+
+def step_bins(trace, rows: int) -> tuple[int, np.ndarray]:
+    """(width, first step of each column) for a steps-on-x heatmap of `rows` rows (600 columns at most)."""
+    width = bin_width(trace.num_steps, rows, max_cols=600)
+    return width, np.arange(0, trace.num_steps, width)
