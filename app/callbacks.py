@@ -293,8 +293,9 @@ class Callbacks:
     def preset_fields(self, preset: str) -> dict:
         """The schedule table and the note of a preset, on the loaded model's depth (before any load:
         the embedded model's)."""
-        layers = self.app.hub.lm.num_layers if self.app.hub.lm is not None else DEFAULT_LAYERS
-        return {V.SCHEDULE: preset_rows(preset, layers), V.PRESET_NOTE: PRESET_NOTES.get(preset, "")}
+        lm = self.app.hub.lm
+        layers, types = (lm.num_layers, lm.layer_types) if lm is not None else (DEFAULT_LAYERS, None)
+        return {V.SCHEDULE: preset_rows(preset, layers, types), V.PRESET_NOTE: PRESET_NOTES.get(preset, "")}
 
     @guarded
     def on_prompt_edit(self, prompt, name) -> dict:

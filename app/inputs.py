@@ -16,9 +16,11 @@ from lazyllm.generate import check_unicode
 DEFAULT_LAYERS = 30  # the embedded model's depth: presets are shown before any model loads
 
 
-def preset_rows(preset: str, num_layers: int = DEFAULT_LAYERS) -> list[list]:
-    """The schedule table for a preset on a model with `num_layers` layers."""
-    return [[int(layer), float(k)] for layer, k in LazyConfig.preset(preset, num_layers=num_layers).schedule]
+def preset_rows(preset: str, num_layers: int = DEFAULT_LAYERS, layer_types=None) -> list[list]:
+    """The schedule table for a preset on a model with `num_layers` layers (and its layer types: on a
+    hybrid model a preset prunes after its global layers)."""
+    cfg = LazyConfig.preset(preset, num_layers=num_layers, layer_types=layer_types)
+    return [[int(layer), float(k)] for layer, k in cfg.schedule]
 
 
 MAX_FOCUS = 500  # characters of a focus span
@@ -176,9 +178,13 @@ class RunRequest:
             example=example if isinstance(example, str) else None,
         )
 
-    def config(self, num_layers: int, **overrides) -> LazyConfig:
+    def config(self, num_layers: int, layer_types=None, **overrides) -> LazyConfig:
         """The config through lazyllm's one builder (LazyConfig.from_user)."""
         fields = dict(
-            preset=self.preset, schedule=self.schedule, strategy=self.strategy, num_layers=num_layers
+            preset=self.preset,
+            schedule=self.schedule,
+            strategy=self.strategy,
+            num_layers=num_layers,
+            layer_types=layer_types,
         )
         return LazyConfig.from_user(**{**fields, **overrides})

@@ -117,3 +117,36 @@ def step_bins(trace, rows: int) -> tuple[int, np.ndarray]:
     """(width, first step of each column) for a steps-on-x heatmap of `rows` rows (600 columns at most)."""
     width = bin_width(trace.num_steps, rows, max_cols=600)
     return width, np.arange(0, trace.num_steps, width)
+
+
+def layer_runs(layer_types, kind: str = "sliding") -> list[tuple[int, int]]:
+    """[first, last] layer index of each run of consecutive `kind` layers (none for an all-global model)."""
+    runs: list[tuple[int, int]] = []
+    for i, t in enumerate(layer_types or ()):
+        if t != kind:
+            continue
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
+
+
+def shade_local_layers(fig: go.Figure, layer_types, window: int | None, axis: str = "y") -> None:
+    """Shade the sliding-window layers of a hybrid model (Gemma 3) along the layer axis, with a legend
+    entry: there the last token sees only the last `window` positions, so those layers never prune."""
+    runs = layer_runs(layer_types)
+    if not runs:
+        return
+    add = fig.add_hrect if axis == "y" else fig.add_vrect
+    for a, b in runs:
+        span = dict(y0=a - 0.5, y1=b + 0.5) if axis == "y" else dict(x0=a - 0.5, x1=b + 0.5)
+        add(**span, fillcolor="#888", opacity=0.14, line_width=0, layer="above")
+    what = f"window {window}" if window else "a window"
+    fig.add_scatter(
+        x=[None],
+        y=[None],
+        mode="markers",
+        name=f"sliding-window layer ({what}; shaded: never prunes)",
+        marker=dict(symbol="square", color="rgba(136,136,136,0.45)", size=12),
+    )

@@ -19,6 +19,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import lazyllm
+from lazyllm.model import GEMMA_NAME, GEMMA_PACKAGE, package_folder
 
 log = logging.getLogger("lazyllm.app")
 
@@ -59,7 +60,9 @@ class Limits:
         )
 
     def model_choices(self) -> list[str]:
-        return [EMBEDDED, *[m for m in self.allowed_models if m != EMBEDDED]]
+        """The embedded model, Gemma 3 270M where its optional packages are installed, the allowlist."""
+        optional = [GEMMA_NAME] if package_folder(GEMMA_PACKAGE) is not None else []
+        return [EMBEDDED, *optional, *[m for m in self.allowed_models if m not in (EMBEDDED, *optional)]]
 
     def budget(self):
         """What an uploaded trace may cost (app.tracefiles.Budget), from these limits."""

@@ -128,7 +128,7 @@ def run_job(ctx: Context, req: RunRequest) -> Iterator:
     """Run: the pruned run first (its prefill views show at once), the baseline, the forced twin."""
     t0 = time.perf_counter()
     lm = yield from _model(ctx, req)
-    cfg = req.config(lm.num_layers)
+    cfg = req.config(lm.num_layers, lm.layer_types)
     key = (lm.name, req.prompt)
     scan = ctx.app.scans.get(key)  # the layer scan: a pure function of the prompt's prefill
     result = yield from _compare(ctx, lm, req, cfg, "LazyLLM", 0, 3, scan=scan is None)
@@ -145,21 +145,26 @@ def run_job(ctx: Context, req: RunRequest) -> Iterator:
     yield Finished(view, time.perf_counter() - t0)
 
 
-def table_configs(req: RunRequest, kind: str, num_layers: int) -> list[tuple[str, LazyConfig]]:
+def table_configs(
+    req: RunRequest, kind: str, num_layers: int, layer_types=None
+) -> list[tuple[str, LazyConfig]]:
     """(label, config) of each row: the live Table 1 (lazy, static, random at the visitor's schedule:
     the same budget), or the sweep (the schedule's layers at each of SWEEP_KEEPS and at the schedule's
     own keep fraction; a schedule of mixed fractions is a row of its own). A visitor's config that
     prunes nothing stands for the default preset's schedule."""
-    schedule = req.config(num_layers).schedule or LazyConfig.preset("default", num_layers=num_layers).schedule
+
+    def config(**overrides) -> LazyConfig:
+        return req.config(num_layers, layer_types, **overrides)
+
+    default = LazyConfig.preset("default", num_layers=num_layers, layer_types=layer_types)
+    schedule = config().schedule or default.schedule
     if kind == "strategies":
-        return [(s, req.config(num_layers, schedule=schedule, strategy=s)) for s in lazyllm.STRATEGIES]
+        return [(s, config(schedule=schedule, strategy=s)) for s in lazyllm.STRATEGIES]
     own = {k for _, k in schedule}
     keeps = sorted(set(SWEEP_KEEPS) | own) if len(own) == 1 else list(SWEEP_KEEPS)
-    rows = [
-        (f"keep {k:g}", req.config(num_layers, schedule=[(layer, k) for layer, _ in schedule])) for k in keeps
-    ]
+    rows = [(f"keep {k:g}", config(schedule=[(layer, k) for layer, _ in schedule])) for k in keeps]
     if len(own) > 1:
-        rows.append(("your schedule", req.config(num_layers, schedule=schedule)))
+        rows.append(("your schedule", config(schedule=schedule)))
     return rows
 
 
@@ -168,7 +173,7 @@ def table_job(ctx: Context, req: RunRequest, kind: str) -> Iterator:
     fidelity; the table so far is posted after every row (`Finished(..., partial=True)`)."""
     t0 = time.perf_counter()
     lm = yield from _model(ctx, req)
-    configs = table_configs(req, kind, lm.num_layers)
+    configs = table_configs(req, kind, lm.num_layers, lm.layer_types)
     total = 2 * len(configs) + 1
     base = yield from _baseline(ctx, lm, req, total)
     if base is None:

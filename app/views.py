@@ -71,7 +71,9 @@ def render_run(view: RunView | None, focus: str) -> dict:
     no_scan = "No scan: this trace has no baseline scan, or no span in the prompt."
     return {
         V.EVIDENCE_PLOT: safe("Evidence", F.evidence_plot, t, span, view.divergence),
-        V.SCAN_PLOT: safe("Layer scan", F.scan_plot, scan, t.schedule)
+        V.SCAN_PLOT: safe(
+            "Layer scan", F.scan_plot, scan, t.schedule, "Layer scan", t.layer_types, t.sliding_window
+        )
         if scan
         else F.empty_figure("Layer scan", no_scan),
         V.SCAN_MD: scan_text(view, span, why, scan),

@@ -12,7 +12,7 @@ import numpy as np
 from app import figures as F
 from app import stats as S
 from app.focus import focus_span, view_scan
-from app.markup import esc, token_label
+from app.markup import esc, speed_text, token_label
 from app.tables import top_tokens
 from app.viewnames import View as V
 
@@ -82,7 +82,21 @@ prefill without pruning and ranks the span ({esc(why)}) at every layer.
 In the first third of the layers its worst token ranks between the top {early.min():.0%} and
 {early.max():.0%} of the prompt; the whole span {safe} inside the top {scan.keep_fraction:.0%}.
 Pruning before that layer can lose it, which is why pruning late costs less (paper §5.4).{verdict}"""
-    return text, F.scan_plot(scan, view.trace.schedule)
+    t = view.trace
+    return text + hybrid_note(t), F.scan_plot(scan, t.schedule, "Layer scan", t.layer_types, t.sliding_window)
+
+
+def hybrid_note(trace) -> str:
+    """Where a hybrid model (Gemma 3) scores, and why: one sentence, only for such a model."""
+    if not trace.layer_types or "sliding" not in trace.layer_types:
+        return ""
+    full = [i for i, kind in enumerate(trace.layer_types) if kind == "full"]
+    w = trace.sliding_window
+    return (
+        f"\n\nOn this model only the global layers ({', '.join(map(str, full))}) prune: at a sliding-window "
+        f"layer (shaded) the last token sees only the last {w} positions, so it cannot judge the older "
+        "tokens that the later global layers still read."
+    )
 
 
 def page_pruning(view):
@@ -101,7 +115,7 @@ on, in this step.
 {chr(10).join(lines) or "- no pruning in this run"}
 
 The last token is never pruned: it is the one that predicts the next token."""
-    return text, F.selected_per_layer(t, 0)
+    return text + hybrid_note(t), F.selected_per_layer(t, 0)
 
 
 def page_aux(view):
@@ -141,15 +155,8 @@ def page_once(view):
     worst = S.max_computations_per_cell(t)
     frac = t.prompt_compute_fraction()
     revived = S.revived_per_step(t)
-    decode = ""
     c = view.comparison
-    if c is not None and len(c.lazy_step_s) > 1:
-        lazy_s, base_s = sum(c.lazy_step_s[1:]), sum(c.baseline_step_s[1:])
-        decode = (
-            f" Decode took {lazy_s:.2f} s here against the baseline's {base_s:.2f} s "
-            f"({'slower' if lazy_s > base_s else 'faster'}), and the whole generation "
-            f"{c.lazy_total_s:.2f} s against {c.baseline_total_s:.2f} s."
-        )
+    decode = f" In this run: {speed_text(c, t.extra_token_layers())}" if c is not None else ""
     text = f"""### 7 · At most once per layer
 Each layer computes a token at most once over the whole generation: later steps take its KV from the
 cache, or its hidden state from the Aux Cache, never recompute it. So the computations never exceed the
@@ -157,8 +164,8 @@ baseline's. In this run the most times any (token, layer) was computed is **{wor
 computations reached **{frac:.0%}** of the baseline's by the last step (paper Figs. 3 and 7).
 
 Time is another matter: the decode steps do the work the prefill deferred. Here they revived
-**{sum(revived[1:]):,}** token-layers from the Aux Cache, most at step {int(np.argmax(revived))}, and each
-step also scores and gathers tokens, so a decode step can be slower than the baseline's.{decode}"""
+**{sum(revived[1:]):,}** token-layers from the Aux Cache, most at step {int(np.argmax(revived))}: a decode
+step carries that work on top of the baseline's one token per layer.{decode}"""
     return text, F.cumulative_compute_plot(t)
 
 

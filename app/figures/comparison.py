@@ -37,8 +37,14 @@ def step_times_plot(c, revived: Sequence[int] = ()) -> go.Figure:
             yaxis="y2",
         )
     title = (
-        f"Time per step · TTFT {speedup(c.ttft_speedup)} · whole generation {speedup(c.generation_speedup)}"
+        f"Time per step · TTFT {speedup(c.ttft_speedup)} · "
+        f"whole generation ({c.timed_steps} steps each) {speedup(c.generation_speedup)}"
     )
+    if math.isfinite(c.decode_step_ratio):
+        carries = " it carries the revived work (bars)" if any(revived[1:]) else ""
+        title += (
+            f"<br><sup>a decode step costs {c.decode_step_ratio:.2f}× the baseline's (median);{carries}</sup>"
+        )
     layout(fig, title, height=300, legend=dict(orientation="h", y=-0.3))
     fig.update_xaxes(title="step (0 = prefill)")
     fig.update_layout(

@@ -7,12 +7,15 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from app.plotting import LAZY_COLOR, MAX_PANELS, OK_COLOR, SPAN_COLOR, layout, two_axes
+from app.plotting import LAZY_COLOR, MAX_PANELS, OK_COLOR, SPAN_COLOR, layout, shade_local_layers, two_axes
 
 
-def scan_plot(scan, schedule: Sequence = (), title: str = "Layer scan") -> go.Figure:
+def scan_plot(
+    scan, schedule: Sequence = (), title: str = "Layer scan", layer_types=None, window: int | None = None
+) -> go.Figure:
     """Where the focus span ranks at every layer (prefill, no pruning): the best and worst percentile
-    of its tokens (0% = most attended), the keep fraction, the attention share on the span."""
+    of its tokens (0% = most attended), the keep fraction, the attention share on the span; on a
+    hybrid model (Gemma 3) the sliding-window layers shaded (`layer_types`, `window`)."""
     L = len(scan.best)
     layers = np.arange(L)
     fig = two_axes()
@@ -29,6 +32,7 @@ def scan_plot(scan, schedule: Sequence = (), title: str = "Layer scan") -> go.Fi
     )
     for layer, _ in list(schedule)[: MAX_PANELS * 8]:
         fig.add_vline(x=layer + 0.5, line=dict(color="#bbb", width=1))
+    shade_local_layers(fig, layer_types, window, axis="x")
     if scan.safe_from is not None:
         fig.add_vrect(x0=scan.safe_from - 0.5, x1=L - 0.5, fillcolor=OK_COLOR, opacity=0.08, line_width=0)
         title += f" · whole span inside keep {scan.keep_fraction:.0%} from layer {scan.safe_from} on"

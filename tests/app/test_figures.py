@@ -267,7 +267,7 @@ def test_walkthrough_pages_use_the_run(trace, comparison, with_comparison):
     assert ("2.00×" in last) == with_comparison
     once = walkthrough.render(view, 6)["walk_md"]
     assert "never exceed" in once and "can never cost more" not in once
-    assert ("Decode took" in once) == with_comparison
+    assert ("In this run: Prefill 2.00× faster; a decode step costs" in once) == with_comparison
 
 
 def test_importance_threshold_label_sits_on_its_line(trace):
