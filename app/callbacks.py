@@ -169,8 +169,10 @@ class Callbacks:
                 elif isinstance(ev, Notice):
                     out[V.STATUS] = M.status_html(ev.text, ev.kind if ev.kind != "info" else "run")
                 elif isinstance(ev, Stopped):
+                    out.update(self.stopped(ev, focus, mode) if kind == "run" else {})
                     out[V.STATUS] = M.status_html(
-                        f"Stopped after {ev.where}. The app is ready for the next run."
+                        f"Stopped at {ev.where}. The app is ready for the next run."
+                        + (" On screen: what the LazyLLM run computed by then." if ev.view else "")
                     )
                 elif isinstance(ev, Progress):
                     redraw = ev.trace is not None and not finishing  # the worker sends a trace to draw
@@ -228,6 +230,16 @@ class Callbacks:
         out[V.DOWNLOAD] = export_trace(view)
         out[V.RECORDED] = gr.update(value=None)  # the Trace files tab no longer names a recorded trace
         out[V.STATUS] = M.status_html(f"Done in {ev.seconds:.1f} s. {view.verdict()}", "done")
+        return out
+
+    def stopped(self, ev: Stopped, focus: str, mode: str) -> dict:
+        """A stopped Run: its pruned run as far as it went replaces every live and pending view (no
+        "running" or "pending" label stays), or, stopped before any step, the texts say so."""
+        if ev.view is None:
+            return views.stopped_views()
+        out = views.render_all(ev.view, 0, focus, mode)
+        out[V.VIEW] = ev.view
+        out[V.STEP] = gr.update(maximum=max(ev.view.trace.num_steps - 1, 1), value=0)
         return out
 
     @guarded

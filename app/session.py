@@ -61,10 +61,15 @@ class Context:
     stop: threading.Event = field(default_factory=threading.Event)
     last: Progress | None = None
     live: bool = False
+    partial: object = None  # a stopped comparison's pruned run, as far as it went (GenerationResult)
 
     def stopped(self) -> Stopped:
+        """Where the job stopped; for a Run, the view of what its pruned run computed by then."""
         p = self.last
-        return Stopped("starting" if p is None else f"{p.run} step {p.step}")
+        where = "starting" if p is None else f"{p.run} step {p.step}"
+        trace = getattr(self.partial, "trace", None)
+        view = None if trace is None or not trace.steps else RunView(trace, f"stopped at {where}")
+        return Stopped(where, view)
 
     def wait_drawn(self, drawn: threading.Event) -> None:
         """Hold the run until the page has drawn what it was sent (or Stop, or DRAW_WAIT_S)."""
@@ -101,6 +106,7 @@ def _compare(
     )
     for u in updates:
         if u.done:
+            ctx.partial = u.pruned if u.result is None else None
             return u.result
         up, trace, drawn = u.update, None, None
         due = up.step == 0 or time.monotonic() - drawn_at >= LIVE_EVERY_S

@@ -143,7 +143,10 @@ class Finished:
 
 @dataclass(frozen=True)
 class Stopped:
+    """A job ended by Stop: where, and for a Run the pruned run as far as it went (no comparison)."""
+
     where: str
+    view: RunView | None = None
 
 
 @dataclass(frozen=True)

@@ -109,13 +109,21 @@ def scan_text(view: RunView, span, why: str, scan) -> str:
     )
 
 
-def _no_comparison() -> dict:
-    msg = "This trace has no baseline comparison (a bare trace file): run a prompt to compare."
+def _no_comparison(view: RunView) -> dict:
+    stopped = view.source.startswith("stopped")
+    msg = (
+        "Stopped before the baseline comparison: no timings or fidelity for this run; run it again to compare."
+        if stopped
+        else "This trace has no baseline comparison (a bare trace file): run a prompt to compare."
+    )
+    t = view.trace
+    label = f"{t.config_label or t.config_name} ({view.source})"
+    text = M.text_html(t.tokens[t.prompt_len :], None, label) if stopped else ""
     return {
-        V.VERDICT: M.verdict_html(None, None),
+        V.VERDICT: M.verdict_html(None, None) if not stopped else M.note_html(msg),
         V.METRICS: M.note_html(msg),
         V.BASE_TEXT: "",
-        V.LAZY_TEXT: "",
+        V.LAZY_TEXT: text,
         V.TIMING_PLOT: F.empty_figure("Time per step", msg),
         V.FIDELITY_PLOT: F.empty_figure("Fidelity", msg),
         V.JUMP: gr.update(value="Go to the divergence", interactive=False),
@@ -128,7 +136,7 @@ def render_summary(view: RunView | None) -> dict:
         return {}
     c = view.comparison
     if c is None:
-        return _no_comparison()
+        return _no_comparison(view)
     div = c.first_divergence
     label = view.trace.config_label or view.trace.config_name
     return {
@@ -191,6 +199,16 @@ def pending_views() -> dict:
     out.update({k: M.pending_html(what) for k, what in PENDING_TEXTS.items()})
     out[V.JUMP] = gr.update(value="Go to the divergence", interactive=False)
     out[V.DOWNLOAD] = gr.update(value=None)
+    return out
+
+
+def stopped_views() -> dict:
+    """Every view of a Run stopped before its first step: none says pending any more."""
+    what = "Stopped before the first step: run again to see this view."
+    out = {k: F.empty_figure(title, what) for k, title in PENDING_FIGURES.items()}
+    out.update({k: [] for k in (V.TOP_TABLE, V.EVIDENCE_TABLE, V.REVIVED_TABLE)})
+    out.update({k: M.note_html(what) for k in PENDING_TEXTS})
+    out[V.JUMP] = gr.update(value="Go to the divergence", interactive=False)
     return out
 
 

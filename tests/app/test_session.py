@@ -256,8 +256,19 @@ def test_stop_ends_the_run_cleanly_and_frees_the_slot(app, monkeypatch):
 
     monkeypatch.setattr(LazyRunner, "step", step)
     outs = list(cb.runner("run")(*{**ARGS, "max_new": 16}.values(), Session()))
-    assert "Stopped after LazyLLM step" in outs[-1]["status"], outs[-1]["status"]
+    assert "Stopped at LazyLLM step" in outs[-1]["status"], outs[-1]["status"]
     assert len(calls) < 16, "the run went on after Stop"
+    # what that run computed is on screen, and nothing says running or pending any more
+    final = {}
+    for out in outs:
+        final.update(out)
+    view = app.views.get(final["view"])
+    assert view.source.startswith("stopped at LazyLLM step") and view.comparison is None
+    assert 1 <= view.trace.num_steps < 16 and "Stopped before the baseline comparison" in final["metrics"]
+    texts = [v for v in final.values() if isinstance(v, str)]
+    figures = [v for v in final.values() if hasattr(v, "layout") and hasattr(v.layout, "annotations")]
+    texts += [a.text or "" for f in figures for a in f.layout.annotations]
+    assert not [t for t in texts if "(running)" in t or "Pending" in t or "in progress" in t]
     assert app.gate.try_enter()  # the slot is free again
     app.gate.leave()
     monkeypatch.setattr(LazyRunner, "step", real)
