@@ -18,8 +18,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from lazyllm.cli import require_extra
-
+from ..extras import require_extra
 from . import speed, verify
 from .models import add_model_options, load_bench_model
 from .plan import (
