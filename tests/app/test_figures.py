@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from doubles import synthetic_comparison, synthetic_trace
 
 from app import figures as F
 from app import markup as M
 from app import walkthrough
 from app.state import RunView
+from tests.support.doubles import synthetic_comparison, synthetic_trace
 
 SCHEDULE = ((2, 0.6), (5, 0.6))
 

@@ -9,7 +9,8 @@ import json
 import os
 
 import pytest
-from test_app_client import ROOT, launched_app
+
+from tests.support.app_server import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -52,8 +53,7 @@ def browser():
         b.close()
 
 
-def open_page(browser, width=1400, height=1000):
-    url, _ = launched_app()
+def open_page(browser, url: str, width=1400, height=1000):
     page = browser.new_page(viewport={"width": width, "height": height})
     page.errors = []
     page.on("pageerror", lambda e: page.errors.append(str(e)))
@@ -62,9 +62,9 @@ def open_page(browser, width=1400, height=1000):
 
 
 @pytest.fixture(scope="module")
-def page(browser):
+def page(browser, launched_app):
     """One desktop page for the tests that set their own inputs (each page load costs seconds of CPU)."""
-    p = open_page(browser)
+    p = open_page(browser, launched_app.url)
     yield p
     p.close()
 
@@ -262,8 +262,8 @@ def test_the_walkthrough_reads_without_clipping_on_a_desktop(page):
     walk_through(page, 1280)
 
 
-def test_the_walkthrough_reads_without_clipping_on_a_phone(browser):
-    page = open_page(browser, 390, 844)  # loaded at phone width, as a phone would
+def test_the_walkthrough_reads_without_clipping_on_a_phone(browser, launched_app):
+    page = open_page(browser, launched_app.url, 390, 844)  # loaded at phone width, as a phone would
     walk_through(page, 390)
     page.close()
 

@@ -9,7 +9,6 @@ import math
 
 import pytest
 import torch
-from conftest import tiny_hf_model
 
 from lazyllm import load_model
 from lazyllm.config import LazyConfig
@@ -19,6 +18,7 @@ from lazyllm.eval import plan as P
 from lazyllm.eval import report as R
 from lazyllm.eval import run as U
 from lazyllm.eval import summary as S
+from tests.support.models import tiny_hf_model
 
 
 class ByteTokenizer:
