@@ -6,18 +6,14 @@ Errors in the input print one line naming the problem and exit with status 2; no
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 from .config import PRESETS, STRATEGIES, LazyConfig
+from .extras import CliError
 
 MAX_PROMPT_FILE_BYTES = 5 * 1024 * 1024
-
-
-class CliError(Exception):
-    """A problem with the command line's input; printed without a traceback."""
 
 
 def read_prompt(args) -> str:
@@ -54,16 +50,6 @@ def config_from_args(args, num_layers: int, layer_types=None) -> LazyConfig:
         num_layers=num_layers,
         layer_types=layer_types,
     )
-
-
-def require_extra(command: str, extra: str, *modules: str) -> None:
-    """One clear line (exit 2) when an optional dependency of a command is not installed."""
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    if missing:
-        raise CliError(
-            f"`lazyllm {command}` needs the [{extra}] extra ({', '.join(missing)} not installed): "
-            f"pip install 'lazyllm[{extra}]'"
-        )
 
 
 def add_generate_options(p: argparse.ArgumentParser) -> None:

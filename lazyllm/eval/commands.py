@@ -18,8 +18,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from lazyllm.cli import require_extra
-
+from ..extras import require_extra
 from . import speed, verify
 from .models import add_model_options, load_bench_model
 from .plan import (
@@ -40,7 +39,7 @@ from .tasks import TASKS, parse_length
 
 DEFAULT_TASKS = "passkey,kv,mdqa,multikey"
 DEFAULTS = dict(tasks=DEFAULT_TASKS, lengths="2k", n=5, presets="paper,default,fast", max_new_tokens=None)
-QUICK = dict(tasks=DEFAULT_TASKS, lengths="2k", n=3, presets="paper", max_new_tokens=None)
+QUICK = dict(tasks=DEFAULT_TASKS, lengths="2k", n=2, presets="paper", max_new_tokens=None)
 # tune: mdqa is left out (the embedded model's baseline scores ~0% on it at 2k: nothing to keep)
 TUNE_TASKS = "passkey,kv,multikey,notes"
 TUNE_DEFAULTS = dict(DEFAULTS, tasks=TUNE_TASKS, n=10, screen="1,2")
@@ -231,7 +230,14 @@ def cmd_tune(args) -> int:
 # ---- the command line -------------------------------------------------------------------------------
 
 
-def add_common(p) -> None:
+BENCH_QUICK_HELP = (
+    "a small run: 4 tasks x 2 dev examples at ~2k tokens; baseline, paper, static and random "
+    "(~3 min on 2 idle CPU cores)"
+)
+TUNE_QUICK_HELP = "a small run: the quick schedule grid, 2 dev examples per task, one screen"
+
+
+def add_common(p, quick_help: str) -> None:
     """Options shared by bench and tune."""
     p.add_argument(
         "--tasks", default=DEFAULT_TASKS, help="built-in tasks, or LongBench datasets with --longbench"
@@ -243,7 +249,7 @@ def add_common(p) -> None:
         "--longbench", help="folder of LongBench <dataset>.jsonl files (or one file) instead of tasks"
     )
     p.add_argument("--max-prompt-tokens", type=int, default=None, help="LongBench middle truncation")
-    p.add_argument("--quick", action="store_true", help="a small run (~5 min on 2 CPU cores)")
+    p.add_argument("--quick", action="store_true", help=quick_help)
     p.add_argument("--out", default="results", help="output folder")
     p.add_argument("--name", default=None, help="output file stem (default: bench / tune)")
     p.add_argument("--no-png", action="store_true", help="skip the PNG figure (kaleido needs Chromium)")
@@ -252,7 +258,7 @@ def add_common(p) -> None:
 
 def add_bench(sub) -> None:
     b = sub.add_parser("bench", help="accuracy vs TTFT of strategies over tasks (paper Table 1 / Fig. 5)")
-    add_common(b)
+    add_common(b, BENCH_QUICK_HELP)
     b.add_argument("--presets", default=DEFAULTS["presets"], help="lazy presets to run, comma-separated")
     b.add_argument("--schedules", default="", help='extra lazy schedules, e.g. "9:0.7,19:0.7;5:0.5"')
     b.add_argument(
@@ -273,7 +279,7 @@ def add_bench(sub) -> None:
 
 def add_tune(sub) -> None:
     t = sub.add_parser("tune", help="sweep schedules on dev, Pareto front, check the pick on test")
-    add_common(t)
+    add_common(t, TUNE_QUICK_HELP)
     t.add_argument("--stages", default="", help='depth-fraction schedules, e.g. "0.3:0.5,0.6:0.5;0.2:0.3"')
     t.add_argument("--schedules", default="", help='layer schedules, e.g. "9:0.7,19:0.7;5:0.5"')
     t.add_argument("--windows", default="1", help="scoring windows to sweep, e.g. 1,8")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from doubles import synthetic_comparison, synthetic_trace
 
 from app import figures as F
 from app import markup as M
@@ -14,6 +13,7 @@ from app import stats as S
 from app import tables as T
 from app import walkthrough
 from app.state import RunView
+from tests.support.doubles import synthetic_comparison, synthetic_trace
 
 SCHEDULE = ((2, 0.6), (5, 0.6))
 

@@ -5,7 +5,6 @@ Gemma 3 270M is offered only where its packages are installed."""
 from __future__ import annotations
 
 import pytest
-from conftest import random_prompt, tiny_lm
 
 from app import figures as F
 from app import walkthrough
@@ -14,6 +13,7 @@ from app.serving import EMBEDDED, Limits
 from app.state import RunView
 from lazyllm import LazyConfig, generate
 from lazyllm.model import GEMMA_NAME
+from tests.support.models import random_prompt, tiny_lm
 
 GEMMA_270M = ["sliding"] * 5 + ["full"] + ["sliding"] * 5 + ["full"] + ["sliding"] * 5 + ["full"]
 

@@ -7,11 +7,11 @@ import inspect
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
-from doubles import synthetic_trace
 from plotly.basedatatypes import BaseFigure
 
 from app import figures as F
 from app import plotting as P
+from tests.support.doubles import synthetic_trace
 
 
 def test_the_fast_template_assignment_is_the_validated_one():

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import plotly.io as pio
 import pytest
-from doubles import synthetic_trace
 
 from app import figures as F
 from app import plotting as P
 from app import stats as S
 from app import tables as T
 from lazyllm.pruning import num_kept
+from tests.support.doubles import synthetic_trace
 
 SCHEDULE = ((2, 0.6), (5, 0.3))
 

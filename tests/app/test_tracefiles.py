@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from doubles import synthetic_comparison, synthetic_trace, wide_trace
 
 from app.state import Example, RunView
 from app.tracefiles import (
@@ -24,6 +23,7 @@ from app.tracefiles import (
     prune_exports,
 )
 from lazyllm.trace import MAX_TRACE_BYTES
+from tests.support.doubles import synthetic_comparison, synthetic_trace, wide_trace
 
 EXAMPLE = Example("Pass-key retrieval", "passkey", "prompt text", "71432", "pass key is 71432", "number")
 

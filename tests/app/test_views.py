@@ -9,12 +9,12 @@ import time
 
 import numpy as np
 import plotly.graph_objects as go
-from doubles import synthetic_comparison, synthetic_trace, wide_trace
 
 from app import figures as F
 from app import focus, views
 from app.state import Example, RunView
 from app.viewnames import VIEW_OUTPUTS
+from tests.support.doubles import synthetic_comparison, synthetic_trace, wide_trace
 
 XSS = '<img src=x onerror="window.pwned=1">'
 

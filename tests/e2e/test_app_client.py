@@ -1,28 +1,19 @@
 """The launched app (`python app.py`) through gradio_client: the /run endpoint on the embedded model,
 errors that keep it serving, and several sessions at once.
 
-The server is started once per test session and shared with tests/e2e/test_browser.py and
-tests/e2e/test_soak.py (`launched_app`; one pytest worker runs the three files in turn).
+The server is the launched app of tests/e2e/conftest.py (`launched_app`, `app_client`: started once
+per test session), which tests/e2e/test_browser.py and tests/e2e/test_soak.py use too.
 """
 
 from __future__ import annotations
 
-import atexit
-import functools
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.app_server import ROOT
+
 FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
 PASSKEY_PROMPT = (
     "There is a pass key hidden in the text below. Find it and remember it.\n\n"
@@ -35,77 +26,13 @@ ODD_TEXT = "Which colour is the sky? 🌤️ السماء زرقاء \x07\x1b[31
 KEYS = ("baseline_text", "lazy_text", "baseline_ttft_s", "lazy_ttft_s", "ttft_speedup", "verdict", "config")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# The launched app's GRADIO_TEMP_DIR, removed at exit after the server stops (atexit runs in reverse).
-GRADIO_CACHE = Path(tempfile.mkdtemp(prefix="lazyllm-gradio-")).resolve()
-atexit.register(shutil.rmtree, GRADIO_CACHE, True)
-SESSIONS = 8  # its LAZYLLM_SESSIONS: the soak (tests/e2e/test_soak.py) loads pages well past it
-
-
-@functools.cache
-def launched_app() -> tuple[str, int]:
-    """Start `python app.py` on a free port (once per test session); return (url, pid)."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "GRADIO_TEMP_DIR": str(GRADIO_CACHE),
-        "HF_HUB_OFFLINE": "1",
-        "LAZYLLM_MAX_NEW_TOKENS": "16",
-        "LAZYLLM_MAX_QUEUE": "8",
-        "LAZYLLM_SESSIONS": str(SESSIONS),
-    }
-    log = tempfile.NamedTemporaryFile("w+", prefix="lazyllm-app-", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    atexit.register(_stop, proc)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited with {proc.returncode}: {Path(log.name).read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    return url, proc.pid
-        except OSError:
-            time.sleep(0.5)
-    _stop(proc)
-    raise RuntimeError(f"app.py did not start within 120 s: {Path(log.name).read_text()[-2000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-@pytest.fixture(scope="module")
-def client():
-    from gradio_client import Client
-
-    url, _ = launched_app()
-    return Client(url, verbose=False)
-
-
-def run(client, prompt=PASSKEY_PROMPT, **kw):
-    return client.predict(prompt=prompt, **{"max_new_tokens": 10, **kw}, api_name="/run")
+def run(app_client, prompt=PASSKEY_PROMPT, **kw):
+    return app_client.predict(prompt=prompt, **{"max_new_tokens": 10, **kw}, api_name="/run")
 
 
 @pytest.mark.slow
-def test_run_endpoint_returns_the_comparison(client):
-    out = run(client, preset="default", schedule="", strategy="lazy", expected="40721")
+def test_run_endpoint_returns_the_comparison(app_client):
+    out = run(app_client, preset="default", schedule="", strategy="lazy", expected="40721")
     for key in KEYS + (
         "generation_speedup",
         "compute_fraction",
@@ -131,13 +58,12 @@ def test_run_endpoint_returns_the_comparison(client):
 
 
 @pytest.mark.slow
-def test_an_idle_server_spends_almost_no_cpu(client):
+def test_an_idle_server_spends_almost_no_cpu(launched_app):
     """Between visitors the server only waits: over 3 s, under 4% of a core (Gradio's queue polls every
     1 ms by default, ~9% of a core; app.ui.enable_queue polls every 50 ms: ~1%)."""
     import psutil
 
-    _, pid = launched_app()
-    proc = psutil.Process(pid)
+    proc = psutil.Process(launched_app.pid)
     before = proc.cpu_times()
     time.sleep(3)
     after = proc.cpu_times()
@@ -147,12 +73,12 @@ def test_an_idle_server_spends_almost_no_cpu(client):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", ["baseline", "paper", "default", "fast", "question"])
-def test_the_config_that_ran_is_the_presets(client, preset):
+def test_the_config_that_ran_is_the_presets(app_client, preset):
     from lazyllm import PRESETS, LazyConfig
 
     if preset not in PRESETS:
         pytest.fail(f"preset {preset} is documented but missing")
-    out = run(client, preset=preset, max_new_tokens=1)
+    out = run(app_client, preset=preset, max_new_tokens=1)
     cfg = LazyConfig.preset(preset, num_layers=30)
     assert out["config"]["name"] == preset and out["config"]["label"] == preset
     assert out["config"]["schedule"] == [[layer, k] for layer, k in cfg.schedule]
@@ -164,7 +90,7 @@ def test_the_config_that_ran_is_the_presets(client, preset):
 
 
 @pytest.mark.slow
-def test_bad_requests_get_messages_and_the_app_keeps_serving(client):
+def test_bad_requests_get_messages_and_the_app_keeps_serving(app_client):
     from gradio_client.exceptions import AppError
 
     for kw, message in (
@@ -187,20 +113,20 @@ def test_bad_requests_get_messages_and_the_app_keeps_serving(client):
         (dict(max_new_tokens=0), "max_new_tokens must be in [1, 16]"),
     ):
         with pytest.raises(AppError, match=message.replace("[", r"\[")):
-            run(client, **kw)
-    again = run(client, preset="default", strategy="lazy")
+            run(app_client, **kw)
+    again = run(app_client, preset="default", strategy="lazy")
     if hasattr(run, "first"):
         assert again["lazy_text"] == run.first["lazy_text"]  # same output as before the bad requests
     assert again["compute_fraction"] < 1.0
 
 
 @pytest.mark.slow
-def test_inspect_trace_endpoint_reads_good_files_and_refuses_bad_ones(client, tmp_path):
+def test_inspect_trace_endpoint_reads_good_files_and_refuses_bad_ones(app_client, tmp_path):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
     good = sorted((ROOT / "assets" / "traces").glob("*.json"))[0]
-    info = client.predict(trace_file=handle_file(str(good)), api_name="/inspect_trace")
+    info = app_client.predict(trace_file=handle_file(str(good)), api_name="/inspect_trace")
     assert info["num_layers"] == 30 and info["has_comparison"] and 0 < info["compute_fraction"] < 1
     text = good.read_text()
     bad = json.loads(text)
@@ -218,6 +144,6 @@ def test_inspect_trace_endpoint_reads_good_files_and_refuses_bad_ones(client, tm
         path = tmp_path / f"{name}.json"
         path.write_bytes(data)
         with pytest.raises(AppError, match=message):
-            client.predict(trace_file=handle_file(str(path)), api_name="/inspect_trace")
-    again = client.predict(trace_file=handle_file(str(good)), api_name="/inspect_trace")
+            app_client.predict(trace_file=handle_file(str(path)), api_name="/inspect_trace")
+    again = app_client.predict(trace_file=handle_file(str(good)), api_name="/inspect_trace")
     assert again == info

@@ -1,4 +1,4 @@
-"""Issue 5.2, several visitors: 8 gradio_client sessions at once against the launched app.
+"""Several visitors: 8 gradio_client sessions at once against the launched app.
 
 One long "blocker" run holds the only run slot (LAZYLLM_CONCURRENCY=1) while 8 sessions arrive, each
 with its own prompt, schedule and strategy: they all queue (LAZYLLM_MAX_QUEUE=8), wait, and each gets
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_robustness_app import MAX_QUEUE, PeakRSS, shared_server
 
 from lazyllm import LazyConfig, generate
+from tests.support.app_server import MAX_QUEUE, PeakRSS
 
 SESSIONS = 8
 NEW_TOKENS = 3
@@ -60,13 +60,6 @@ def wait_until(cond, timeout_s: float, what: str, poll_s: float = 0.05) -> None:
         time.sleep(poll_s)
 
 
-@pytest.fixture(scope="module")
-def server():
-    """The app server of tests/e2e/test_robustness_app.py: LAZYLLM_CONCURRENCY=1, LAZYLLM_MAX_QUEUE=8."""
-    assert MAX_QUEUE == SESSIONS  # every session can wait; one more visitor cannot
-    return shared_server()
-
-
 def fill_the_queue(clients, fillers: int):
     """A blocker takes the run slot, then the 8 sessions queue behind it, then one more visitor comes.
     Returns (whether the blocker still ran when the last visitor came, blocker, sessions, intruder,
@@ -97,16 +90,18 @@ def fill_the_queue(clients, fillers: int):
 
 
 @pytest.mark.slow
-def test_eight_sessions_at_once_each_get_their_own_result(server, embedded_lm):
+def test_eight_sessions_at_once_each_get_their_own_result(shared_server, embedded_lm):
+    """On the shared server (tests/e2e/conftest.py): LAZYLLM_CONCURRENCY=1, LAZYLLM_MAX_QUEUE=8."""
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
+    assert MAX_QUEUE == SESSIONS  # every session can wait; one more visitor cannot
     t_start = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(4) as pool:  # each Client fetches the app's config
-        clients = list(pool.map(lambda _: Client(server.url, verbose=False), range(SESSIONS + 2)))
-    rss = PeakRSS(server.pid)  # from before the model loads (if it is not loaded yet) to the end
+        clients = list(pool.map(lambda _: Client(shared_server.url, verbose=False), range(SESSIONS + 2)))
+    rss = PeakRSS(shared_server.pid)  # from before the model loads (if it is not loaded yet) to the end
     warm = clients[0].submit(**session(0), api_name="/run").result(timeout=180)
-    rss_loaded = psutil.Process(server.pid).memory_info().rss
+    rss_loaded = psutil.Process(shared_server.pid).memory_info().rss
     # The same prompts and configs in this process: the reference results. Computed while the server
     # is idle: two processes running torch at once on few cores slow each other down many times over.
     t_refs = time.monotonic()
@@ -147,7 +142,7 @@ def test_eight_sessions_at_once_each_get_their_own_result(server, embedded_lm):
         assert out["compute_fraction"] == pytest.approx(ref.stats.prompt_compute_fraction, abs=1e-9)
         assert done_at[f"s{i}"] > done_at["blocker"], f"session {i} did not wait for the slot"
     assert len({o["config"]["describe"] for o in outs}) == SESSIONS
-    assert server.alive()
+    assert shared_server.alive()
     report = {
         "sessions_at_once": SESSIONS + 1,  # the 8 sessions and the blocker
         "refused_busy": 1,

@@ -1,5 +1,5 @@
-"""Issue 11.4, memory that only grows: 60 page loads and 6 runs against the launched app (the server of
-tests/e2e/test_app_client.py and test_browser.py), which keeps the state of at most 8 sessions
+"""Memory that only grows: 60 page loads and 6 runs against the launched app (tests/e2e/conftest.py,
+also used by test_app_client.py and test_browser.py), which keeps the state of at most 8 sessions
 (LAZYLLM_SESSIONS=8), so most loads go past that capacity. Everything is measured from the soak's own
 start: RSS growth after its first 20 loads, and the files its runs add to Gradio's cache.
 
@@ -27,8 +27,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_app_client import GRADIO_CACHE, SESSIONS, launched_app
-from test_robustness_app import PeakRSS, call_event, event_id, said, ui_run
+
+from tests.support.app_server import SESSIONS, PeakRSS
+from tests.support.gradio_events import call_event, event_id, said, ui_run
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +60,7 @@ class Visitor:
         dropdown = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "lz-example")
         self.examples = [
             v for _, v in dropdown["props"]["choices"] if v != "custom"
-        ]  # custom: see test_attacks
+        ]  # custom: see test_hostile_requests
         self.step = event_id(url, "lz-step", "release")
         self.run_fn = event_id(url, "lz-run", "click")
 
@@ -81,9 +82,9 @@ class Visitor:
         return next(v["path"] for v in msg["output"]["data"] if isinstance(v, dict) and v.get("path"))
 
 
-def test_page_loads_past_the_session_capacity_and_runs_keep_memory_and_exports_bounded():
-    url, pid = launched_app()
-    cache = GRADIO_CACHE
+def test_page_loads_past_the_session_capacity_and_runs_keep_memory_and_exports_bounded(launched_app):
+    url, pid = launched_app.url, launched_app.pid
+    cache = launched_app.gradio_cache
     before = {p for p in cache.rglob("*") if p.is_file()}  # what the tests before the soak left
     proc = psutil.Process(pid)
     visitor = Visitor(url)

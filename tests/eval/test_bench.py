@@ -9,7 +9,6 @@ import math
 
 import pytest
 import torch
-from conftest import tiny_hf_model
 
 from lazyllm import load_model
 from lazyllm.config import LazyConfig
@@ -19,6 +18,7 @@ from lazyllm.eval import plan as P
 from lazyllm.eval import report as R
 from lazyllm.eval import run as U
 from lazyllm.eval import summary as S
+from tests.support.models import tiny_hf_model
 
 
 class ByteTokenizer:
@@ -305,11 +305,32 @@ def test_quick_and_bench_candidates_from_args():
     C.add_subcommands(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["bench", "--quick", "--schedules", "9:0.7", "--presets", "question"])
     C.apply_quick(args)
-    assert args.n == 3 and args.presets == "question"  # --quick changes only options left at their default
+    assert args.n == 2 and args.presets == "question"  # --quick changes only options left at their default
     assert [c.label for c in C.bench_candidates(args)] == ["baseline", "question", "static @ question",
                                                            "random @ question"]  # fmt: skip
     labels = [c.label for c in C.bench_candidates(args, 30)]
     assert labels == ["baseline", "question", "lazy 9:0.7", "static @ question", "random @ question"]
+
+
+def test_bench_quick_is_what_its_help_says():
+    """--quick: 4 tasks x 2 examples at 2k, the baseline, paper, static and random (4 candidates x 8
+    prompts: ~3 min on 2 idle cores); its --help says so."""
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    C.add_subcommands(sub)
+    args = parser.parse_args(["bench", "--quick"])
+    C.apply_quick(args)
+    tasks, lengths = C.builtin_tasks(args)
+    assert (len(tasks), lengths, args.n) == (4, [2048], 2)
+    assert [c.label for c in C.bench_candidates(args)] == [
+        "baseline",
+        "paper",
+        "static @ paper",
+        "random @ paper",
+    ]
+    help_text = " ".join(sub.choices["bench"].format_help().split())
+    assert C.BENCH_QUICK_HELP in help_text and "4 tasks x 2 dev examples at ~2k tokens" in help_text
+    assert "min on 2 idle CPU cores" in help_text
 
 
 def test_cli_bench_writes_results(tiny_model_folder, tmp_path, capsys):

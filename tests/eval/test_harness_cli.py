@@ -99,6 +99,7 @@ def test_bench_without_plotly_names_the_extra_and_the_harness_imports_neither_pl
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "[eval]" in lines[0], done.stderr
+    assert lines[0].endswith("pip install 'lazyllm-explorer[eval]'"), lines[0]  # our distribution's name
 
 
 def test_tune_without_plotly_names_the_extra(capsys, monkeypatch):

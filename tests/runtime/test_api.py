@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import random_prompt, tiny_hf_model, tiny_lm
 
 from lazyllm import LazyConfig, ModelLoadError, generate, load_model
 from lazyllm.model import SUPPORTED
+from tests.support.models import random_prompt, tiny_hf_model, tiny_lm
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import FAMILIES, random_prompt, tiny_lm
 
 from lazyllm import Comparison, LazyConfig, compare_runs, generate, teacher_forced
 from lazyllm.compare import first_divergence, step_kl_top1, token_agreement, verdict
+from tests.support.models import FAMILIES, random_prompt, tiny_lm
 
 PRUNE = LazyConfig(schedule=((1, 0.4), (3, 0.4)))
 # Two runs of our loop on the same inputs do the same float operations; the tolerance is the

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import FAMILIES, on_global_layers, random_prompt, tiny_lm
-from reference import hf_greedy, hf_pruned_prefill_logits
 
 from lazyllm import LazyConfig, generate
+from tests.support.models import FAMILIES, on_global_layers, random_prompt, tiny_lm
+from tests.support.reference import hf_greedy, hf_pruned_prefill_logits
 
 TOL = 1e-4
 STEPS = 10
@@ -98,7 +98,7 @@ def test_pruned_generation_matches_naive_replay(family, strategy):
     """Every step of a pruned generation (caches, Aux Cache revivals, attention scope, positions)
     equals a slow token-by-token replay of the same selections; scores are the last token's
     attention averaged over heads."""
-    from reference import NaiveLazyReplay
+    from tests.support.reference import NaiveLazyReplay
 
     lm = tiny_lm(family)
     ids = random_prompt(48, seed=5)

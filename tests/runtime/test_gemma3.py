@@ -13,11 +13,11 @@ import importlib.util
 import numpy as np
 import pytest
 import torch
-from conftest import random_prompt, tiny_hf_model, tiny_lm
-from reference import hf_greedy
 
 from lazyllm import LazyConfig, ModelLoadError, generate, load_model
 from lazyllm import model as model_mod
+from tests.support.models import random_prompt, tiny_hf_model, tiny_lm
+from tests.support.reference import hf_greedy
 
 TOL = 1e-4  # the project's fp32 equivalence bound: the same operations, in another order
 STEPS = 10
@@ -182,7 +182,7 @@ def test_no_token_is_dropped_by_a_layer_that_could_not_see_it(gemma_270m_shaped,
 def test_pruned_and_revived_tokens_keep_their_positions(gemma_270m_shaped):
     """Decode steps with revivals equal a slow replay that recomputes every token at its original
     position, with each local layer's window measured in original positions (tests/reference.py)."""
-    from reference import NaiveLazyReplay
+    from tests.support.reference import NaiveLazyReplay
 
     lm = gemma_270m_shaped
     ids = random_prompt(48, seed=5)

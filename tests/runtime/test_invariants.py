@@ -10,13 +10,13 @@ import math
 
 import numpy as np
 import pytest
-from conftest import FAMILIES, on_global_layers, random_prompt, tiny_lm
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import lazyllm
 from lazyllm import LazyConfig, generate
 from lazyllm.strategies import STRATEGIES, make_strategy
+from tests.support.models import FAMILIES, on_global_layers, random_prompt, tiny_lm
 
 SCHEDULES = [((0, 0.5),), ((1, 0.7), (3, 0.7)), ((0, 0.9), (2, 0.4), (4, 0.6)), ((4, 0.1),)]
 LENGTHS = [2, 25, 90]

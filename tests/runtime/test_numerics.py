@@ -12,10 +12,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import random_prompt, tiny_hf_model
 
 from lazyllm import LazyConfig, encode_prompt, generate, load_model
 from lazyllm.pruning import importance, num_kept, select_top, top_k
+from tests.support.models import random_prompt, tiny_hf_model
 
 SCHEDULE = ((1, 0.5), (3, 0.5))
 

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import random_prompt, tiny_lm
 
 import lazyllm.compare
 from lazyllm import LazyConfig
+from tests.support.models import random_prompt, tiny_lm
 
 ROOT = Path(__file__).resolve().parents[2]
 FORKING = {"forkable", "fork_from", "forced_tokens"}  # what only lazyllm/compare.py may pass

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import random_prompt, tiny_hf_model
 
 from lazyllm import LazyConfig, generate, load_model
 from lazyllm.cli import main
 from lazyllm.scan import copied_span, find_span, layer_scan, percentile_ranks
+from tests.support.models import random_prompt, tiny_hf_model
 
 
 @pytest.fixture(scope="module")

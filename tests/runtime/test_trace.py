@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from conftest import random_prompt, tiny_lm
 
 from lazyllm import LazyConfig, Trace, generate
 from lazyllm.trace import round_scores
+from tests.support.models import random_prompt, tiny_lm
 
 
 @pytest.fixture(scope="module")
