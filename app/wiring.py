@@ -156,21 +156,10 @@ def _wire_files(cb: Callbacks, c: Components) -> None:
 def _wire_api(app: App, c: Components) -> None:
     """`/run` (scripted comparisons) and `/inspect_trace` (what a trace file holds)."""
 
-    def run(
-        prompt: str,
-        preset: str = "default",
-        schedule: str = "",
-        strategy: str = "lazy",
-        max_new_tokens: int = 32,
-        expected: str = "",
-    ) -> dict:
-        """Run the baseline and LazyLLM on `prompt`: comparison, teacher-forced KL and top-1, verdict, config.
-
-        preset: baseline | paper | default | fast | question. schedule: "layer:keep, ..."
-        (empty = the preset's). strategy: lazy | static | random. expected: the answer, if known.
-        """
+    @functools.wraps(app.run_api)  # its signature and docstring are the endpoint's (gr.api reads them)
+    def run(*args, **kwargs) -> dict:
         try:
-            return app.run_api(prompt, preset, schedule, strategy, max_new_tokens, expected)
+            return app.run_api(*args, **kwargs)
         except (ValueError, Busy) as e:
             raise gr.Error(message(e), print_exception=False) from None
         except Exception as e:

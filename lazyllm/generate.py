@@ -342,6 +342,11 @@ def _prepare(
     )
 
 
+def _options(scope: dict) -> dict:
+    """generate's / generate_stream's keyword options from their locals(), for _prepare."""
+    return {k: v for k, v in scope.items() if k not in ("lm", "prompt", "config", "should_stop")}
+
+
 def _steps(p: _Prepared, should_stop, texts: bool) -> Iterator[StreamUpdate]:
     """Run a prepared request, one StreamUpdate per step; the last has done=True and the result.
     texts: decode the text so far at every step (a stream's reader shows it; generate does not)."""
@@ -431,21 +436,8 @@ def generate_stream(
         once (fork_from.fork becomes None); the reused steps take 0 s (forced runs are not timed).
     Timings are the method's: instrumentation (instrument, scan, forkable) is timed apart and left out.
     """
-    p = _prepare(
-        lm,
-        prompt,
-        config,
-        max_new_tokens=max_new_tokens,
-        instrument=instrument,
-        return_logits=return_logits,
-        chat=chat,
-        seed=seed,
-        forced_tokens=forced_tokens,
-        scan=scan,
-        forkable=forkable,
-        fork_from=fork_from,
-    )
-    yield from _steps(p, should_stop, texts=True)
+    options = _options(locals())
+    yield from _steps(_prepare(lm, prompt, config, **options), should_stop, texts=True)
 
 
 def _fork(free: GenerationResult, config: LazyConfig, prompt_ids, forced, seed, recorded: bool):
@@ -499,21 +491,7 @@ def generate(
     The same options as generate_stream (see there), without its should_stop; returns the result.
     With pruning off the forced logits equal the free-running ones wherever the fed tokens are the argmax.
     """
-    p = _prepare(
-        lm,
-        prompt,
-        config,
-        max_new_tokens=max_new_tokens,
-        instrument=instrument,
-        return_logits=return_logits,
-        chat=chat,
-        seed=seed,
-        forced_tokens=forced_tokens,
-        scan=scan,
-        forkable=forkable,
-        fork_from=fork_from,
-    )
-    for update in _steps(p, None, texts=False):
+    for update in _steps(_prepare(lm, prompt, config, **_options(locals())), None, texts=False):
         if update.done:
             return update.result
     raise RuntimeError("generation ended without a result")

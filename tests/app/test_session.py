@@ -428,3 +428,17 @@ def test_run_and_tables_compare_through_compare_stream(app, monkeypatch):
     assert seen[1:] == [("lazy", True), ("static", True), ("random", True)]
     tables = [o["table"] for o in outs if "table" in o]
     assert [len(t) for t in tables] == [0, 2, 3, 4]  # the rows arrive as each run ends
+
+
+def test_the_run_endpoint_keeps_run_apis_signature(app):
+    """/run is App.run_api's signature (the wrapper only turns errors into gr.Error)."""
+    info = ui.build_demo(app).get_api_info()["named_endpoints"]["/run"]["parameters"]
+    names = [(p["parameter_name"], p.get("parameter_default")) for p in info]
+    assert names == [
+        ("prompt", None),
+        ("preset", "default"),
+        ("schedule", ""),
+        ("strategy", "lazy"),
+        ("max_new_tokens", 32),
+        ("expected", ""),
+    ]

@@ -12,13 +12,17 @@ from lazyllm.trace import round_scores
 from tests.support.models import random_prompt, tiny_lm
 
 
+def pruned_trace(family: str, prompt_len: int, new_tokens: int) -> Trace:
+    """The trace of a pruned run (after layers 1 and 3) of a tiny model of `family`."""
+    cfg = LazyConfig(schedule=((1, 0.6), (3, 0.5)))
+    return generate(
+        tiny_lm(family), random_prompt(prompt_len), cfg, max_new_tokens=new_tokens, instrument=True
+    ).trace
+
+
 @pytest.fixture(scope="module")
 def trace():
-    lm = tiny_lm("llama")
-    res = generate(
-        lm, random_prompt(60), LazyConfig(schedule=((1, 0.6), (3, 0.5))), max_new_tokens=8, instrument=True
-    )
-    return res.trace
+    return pruned_trace("llama", 60, 8)
 
 
 def assert_traces_equal(a: Trace, b: Trace):
@@ -51,12 +55,8 @@ def test_round_trip_is_exact(trace):
 
 @pytest.fixture(scope="module")
 def gemma_trace():
-    """A pruned run of a model with local and global layers (conftest's tiny Gemma 3: window 8)."""
-    lm = tiny_lm("gemma3")
-    res = generate(
-        lm, random_prompt(40), LazyConfig(schedule=((1, 0.6), (3, 0.5))), max_new_tokens=4, instrument=True
-    )
-    return res.trace
+    """A pruned run of a model with local and global layers (the tiny Gemma 3: window 8)."""
+    return pruned_trace("gemma3", 40, 4)
 
 
 def test_layer_types_round_trip(trace, gemma_trace):
