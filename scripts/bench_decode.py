@@ -16,7 +16,12 @@ for 64 steps past any end-of-text token, so they cover the same number of steps.
 thread only) times each step by the thread's CPU time: on a machine shared with other jobs, wall time
 also counts the time the thread waited for a core.
 
-    python scripts/bench_decode.py [--threads 2] [--repeats 3] [--prompt-tokens 1800] [--preset default]
+One thread by default: on a 2-core machine shared with other jobs, a 2-thread run stalls at every
+OpenMP barrier whose other thread lost its core, and its step times stop meaning anything (measured:
+baseline decode steps of 0.25-0.28 s at 2 threads against 0.10-0.12 s at one, pruned steps with a
+median below the baseline's). Use --threads 2 on a quiet machine.
+
+    python scripts/bench_decode.py [--threads 1] [--repeats 3] [--prompt-tokens 1800] [--preset default]
                                    [--clock wall|cpu]
 """
 
@@ -114,7 +119,7 @@ def report(m: dict, prompt_len: int, num_layers: int, describe: str, preset: str
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--prompt-tokens", type=int, default=1800)
     p.add_argument("--preset", default="default")
