@@ -23,6 +23,8 @@ median below the baseline's). Use --threads 2 on a quiet machine.
 
     python scripts/bench_decode.py [--threads 1] [--repeats 3] [--prompt-tokens 1800] [--preset default]
                                    [--clock wall|cpu]
+
+(From a second checkout whose virtual environment has another one installed: PYTHONPATH=. first.)
 """
 
 from __future__ import annotations
