@@ -44,8 +44,10 @@ class LayerKV:
         """KV of the selected positions -> (k, v, key_positions); k, v: (1, Hkv, s, hd)."""
         if positions.shape[0] == self.len:  # every cached token is selected: no copy
             return self.k[:, :, : self.len], self.v[:, :, : self.len], self.pos[: self.len]
-        slots = self.slot[positions]
-        return self.k[:, :, slots], self.v[:, :, slots], positions
+        slots = self.slot[positions]  # (s,)
+        # index_select: the same copy as k[:, :, slots], ~2x faster on CPU (advanced indexing on a
+        # middle dimension takes the generic index kernel); tests/runtime/test_cache.py holds them equal
+        return self.k.index_select(2, slots), self.v.index_select(2, slots), positions  # (1, Hkv, s, hd)
 
     def positions(self) -> torch.Tensor:
         return self.pos[: self.len]

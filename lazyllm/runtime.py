@@ -73,8 +73,11 @@ def causal_attention(q, k, v, q_pos, k_pos, scaling, mode: str, window: int | No
             allowed &= q_pos[:, None] - k_pos[None, :] < window
         mask, is_causal = allowed[None, None], False
     # SDPA can share each KV head among its query heads (no repeated copy) where a kernel that takes
-    # enable_gqa runs: on CPU without a mask, on CUDA flash (fp16/bf16, no mask); else copy the heads.
-    gqa = mask is None and q.shape[1] != k.shape[1] and (q.device.type == "cpu" or q.dtype != torch.float32)
+    # enable_gqa runs: on CPU (flash, with or without a mask: the revived queries of a decode step),
+    # on CUDA flash (fp16/bf16, no mask); else copy the heads. tests/runtime/test_cache.py checks that
+    # the CPU kernel gives the copying version's exact output.
+    cpu = q.device.type == "cpu"
+    gqa = q.shape[1] != k.shape[1] and (cpu or (mask is None and q.dtype != torch.float32))
     if not gqa:
         groups = q.shape[1] // k.shape[1]
         k, v = repeat_kv(k, groups), repeat_kv(v, groups)  # (1, H, s, hd)
