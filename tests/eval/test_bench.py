@@ -313,7 +313,7 @@ def test_quick_and_bench_candidates_from_args():
 
 
 def test_bench_quick_is_what_its_help_says():
-    """--quick: 4 tasks x 2 examples at 2k, the baseline, paper, static and random (4 candidates x 8
+    """--quick: 4 tasks x 2 examples at 1k, the baseline, paper, static and random (4 candidates x 8
     prompts: ~3 min on 2 idle cores); its --help says so."""
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command")
@@ -321,7 +321,7 @@ def test_bench_quick_is_what_its_help_says():
     args = parser.parse_args(["bench", "--quick"])
     C.apply_quick(args)
     tasks, lengths = C.builtin_tasks(args)
-    assert (len(tasks), lengths, args.n) == (4, [2048], 2)
+    assert (len(tasks), lengths, args.n) == (4, [1024], 2)
     assert [c.label for c in C.bench_candidates(args)] == [
         "baseline",
         "paper",
@@ -329,7 +329,7 @@ def test_bench_quick_is_what_its_help_says():
         "random @ paper",
     ]
     help_text = " ".join(sub.choices["bench"].format_help().split())
-    assert C.BENCH_QUICK_HELP in help_text and "4 tasks x 2 dev examples at ~2k tokens" in help_text
+    assert C.BENCH_QUICK_HELP in help_text and "4 tasks x 2 dev examples at ~1k tokens" in help_text
     assert "min on 2 idle CPU cores" in help_text
 
 
