@@ -88,17 +88,19 @@ def _compare(
     total: int,
     scan: bool = False,
     base=None,
+    instrument: bool = True,
 ):
     """One compare_stream, a Progress per step (runs numbered from `first`, of `total`); its result
     (baseline, pruned run, Comparison), or None when stopped. In a live job the pruned run's trace goes
-    to the page at prefill and then every LIVE_EVERY_S, and the run waits while the page draws it."""
+    to the page at prefill and then every LIVE_EVERY_S, and the run waits while the page draws it.
+    instrument: the pruned run records its trace (a Run's views need it; a table row does not)."""
     drawn_at = 0.0
     updates = compare_stream(
         lm,
         req.prompt,
         cfg,
         max_new_tokens=req.new_tokens,
-        instrument=True,
+        instrument=instrument,
         scan=scan,
         base=base,
         should_stop=ctx.stop.is_set,
@@ -189,7 +191,7 @@ def table_job(ctx: Context, req: RunRequest, kind: str) -> Iterator:
     base_correct = is_right(base.text, expected)
     result = TableResult(kind, [table_row("baseline", None, base_correct)])
     for i, (label, cfg) in enumerate(configs):
-        done = yield from _compare(ctx, lm, req, cfg, label, 2 * i + 1, total, base=base)
+        done = yield from _compare(ctx, lm, req, cfg, label, 2 * i + 1, total, base=base, instrument=False)
         if done is None:
             yield ctx.stopped()
             return
