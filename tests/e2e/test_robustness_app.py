@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from lazyllm.model import GEMMA_PACKAGE, package_folder
 from tests.support.app_server import MAX_NEW, MAX_PROMPT, ROOT
 from tests.support.gradio_events import (
     VALID,
@@ -136,8 +137,10 @@ def test_model_outside_the_allowlist_is_refused_before_loading(shared_server, fi
     comps = {c["id"]: c for c in config["components"]}
     model_dd = next(c for c in comps.values() if c.get("props", {}).get("elem_id") == "lz-model")
     offered = [v for _, v in model_dd["props"]["choices"]]
+    optional = ["gemma3-270m"] if package_folder(GEMMA_PACKAGE) else []  # offered where installed
     assert offered == [
         "SmolLM2-135M-Instruct (embedded)",
+        *optional,
         "HuggingFaceTB/SmolLM2-360M-Instruct",
         "Qwen/Qwen2.5-0.5B-Instruct",
     ]
