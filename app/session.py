@@ -61,13 +61,13 @@ class Context:
     stop: threading.Event = field(default_factory=threading.Event)
     last: Progress | None = None
     live: bool = False
-    partial: object = None  # a stopped comparison's pruned run, as far as it went (GenerationResult)
+    partial: lazyllm.GenerationResult | None = None  # a stopped comparison's pruned run, as far as it went
 
     def stopped(self) -> Stopped:
         """Where the job stopped; for a Run, the view of what its pruned run computed by then."""
         p = self.last
         where = "starting" if p is None else f"{p.run} step {p.step}"
-        trace = getattr(self.partial, "trace", None)
+        trace = self.partial.trace if self.partial is not None else None
         view = None if trace is None or not trace.steps else RunView(trace, f"stopped at {where}")
         return Stopped(where, view)
 
