@@ -11,6 +11,12 @@ Used by the CLI (`generate --compare`), the app (`/run` and every view) and the 
   (`generate(..., forced_tokens=base.token_ids)`), so at every step both models predict from the same
   context. Per step: KL(p_baseline || p_pruned) of the next-token distributions, in nats, and whether
   their top-1 tokens agree. Well defined at every step, also after the free-running texts diverged.
+- **The baseline's attention at the split** (`Comparison.baseline_attention`, instrumented comparisons
+  whose texts diverge): at the first divergence step t, the baseline's last token's attention over the
+  context (prompt + the t tokens both runs share), averaged over heads, at every layer: the paper's
+  importance (§3.2, Eq. 1) of the unpruned model, (L, prompt_len + t). One extra prefill of the shared
+  prefix with the layer scan on (`split_attention`), run after the timed runs and never timed; at t = 0
+  the baseline's own prefill scan when it has one.
 - **Speed**: TTFT speedup = baseline prefill step / pruned prefill step; whole-generation speedup =
   baseline seconds / pruned seconds over the steps *both* runs took (the first k, k = the shorter run's
   length), never k steps against k + 1. The two runs are timed back to back in one process; every
@@ -144,6 +150,9 @@ class Comparison:
     timing: str = ""  # how the seconds were measured (timing_note), for every screen that shows them
     lazy_instrument_s: float = 0.0  # the pruned run's instrumentation, timed apart and left out
     baseline_instrument_s: float = 0.0
+    # (L, prompt_len + t) the baseline's last-token attention (head mean) at the first divergence step t
+    # over the shared context; None when the texts agree or the comparison was not instrumented
+    baseline_attention: list[list[float]] | None = None
 
     @property
     def ttft_speedup(self) -> float:
@@ -238,10 +247,24 @@ def _checked(name: str, v):
         "first_divergence": v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
         "config": isinstance(v, dict),
         "prompt_tokens": isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "baseline_attention": v is None or _matrix(v, number),
     }.get(name, number(v))
     if not ok:
         raise ValueError(f"comparison: field {name!r} has the wrong type or a non-finite value")
     return v
+
+
+MAX_ATTENTION = 4_000_000  # numbers in baseline_attention (layers x context) at most
+
+
+def _matrix(v, number) -> bool:
+    """A non-empty list of equally long, non-empty lists of finite numbers (at most MAX_ATTENTION)."""
+    if not isinstance(v, list) or not v or not all(isinstance(r, list) and r for r in v):
+        return False
+    width = len(v[0])
+    if len(v) * width > MAX_ATTENTION or any(len(r) != width for r in v):
+        return False
+    return all(number(x) for r in v for x in r)
 
 
 def _ratio(a: float, b: float) -> float:
@@ -288,8 +311,36 @@ def timing_note(base: GenerationResult, free: GenerationResult, base_timed: bool
     return "; ".join(parts)
 
 
+def split_attention(lm, base: GenerationResult, step: int) -> np.ndarray | None:
+    """(L, prompt_len + step) float32: the baseline's last-token attention, averaged over heads, at every
+    layer at decode step `step` (0 = prefill), over the context it had then: the prompt and its first
+    `step` tokens. None when the baseline took no such step.
+
+    The attention of the last position of a prefill equals that of the decode step that fed the same
+    token on the same context (no pruning: every token at every layer), so one prefill of the prefix
+    with the layer scan on gives it; at step 0 the baseline's own prefill scan, when it ran one.
+    """
+    if not 0 <= step < len(base.token_ids):
+        return None
+    if step == 0 and base.scan is not None:
+        return base.scan
+    from .generate import generate
+
+    prefix = list(base.prompt_ids) + list(base.token_ids[:step])
+    return generate(lm, prefix, max_new_tokens=1, scan=True).scan
+
+
+def _attention_field(a: np.ndarray | None) -> list[list[float]] | None:
+    return None if a is None else np.round(np.asarray(a, dtype=np.float64), 7).tolist()
+
+
 def compare_results(
-    lm, base: GenerationResult, free: GenerationResult, forced: GenerationResult, timing: str = ""
+    lm,
+    base: GenerationResult,
+    free: GenerationResult,
+    forced: GenerationResult,
+    timing: str = "",
+    attention: np.ndarray | None = None,
 ) -> Comparison:
     """The Comparison of a baseline run, the free-running pruned run and its teacher-forced run."""
     kl, top1 = step_kl_top1(base.logits, forced.logits)
@@ -315,6 +366,7 @@ def compare_results(
         timing=timing or timing_note(base, free),
         lazy_instrument_s=free.timings.instrument_s,
         baseline_instrument_s=base.timings.instrument_s,
+        baseline_attention=_attention_field(attention),
     )
 
 
@@ -351,7 +403,9 @@ def compare_stream(
 
     The pruned run goes first (its prefill can be shown at once) and is kept open (forkable) only for
     the forced twin, which starts from it where the tokens part; the fork is freed however this ends.
-    instrument: the pruned run records its Trace (`run.trace`). scan: the baseline also runs the layer
+    instrument: the pruned run records its Trace (`run.trace`), and where the texts diverge the
+    Comparison gets the baseline's attention at the split (`split_attention`: one prefill more, after the
+    timed runs, untimed; skipped when stopped). scan: the baseline also runs the layer
     scan (`baseline.scan`). base: a baseline result of the same prompt with logits (e.g. a bench's own
     interleaved run): used as given, not run again. Timings: see the module doc.
     """
@@ -387,7 +441,12 @@ def compare_stream(
             free.fork = None  # the caches a forkable run holds, freed however the sequence ends
     result = None
     if forced is not None:
-        result = (base, free, compare_results(lm, base, free, forced, timing_note(base, free, not given)))
+        attention = None
+        t = first_divergence(base.token_ids, free.token_ids)
+        if instrument and t is not None and not (should_stop is not None and should_stop()):
+            attention = split_attention(lm, base, t)
+        note = timing_note(base, free, not given)
+        result = (base, free, compare_results(lm, base, free, forced, note, attention))
     yield CompareUpdate("done", total, total, None, done=True, result=result, pruned=partial)
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from lazyllm import Comparison, LazyConfig, compare_runs, generate, teacher_forced
-from lazyllm.compare import first_divergence, step_kl_top1, token_agreement, verdict
-from tests.support.models import FAMILIES, random_prompt, tiny_lm
+from lazyllm import Comparison, LazyConfig, compare_runs, generate, load_model, teacher_forced
+from lazyllm.compare import first_divergence, split_attention, step_kl_top1, token_agreement, verdict
+from tests.support.models import FAMILIES, random_prompt, tiny_hf_model, tiny_lm
 
 PRUNE = LazyConfig(schedule=((1, 0.4), (3, 0.4)))
 # Two runs of our loop on the same inputs do the same float operations; the tolerance is the
@@ -220,6 +220,9 @@ def test_compare_runs_pruned_is_consistent():
         (lambda d: d.update(top1_per_step=[1]), "'top1_per_step' has the wrong type"),
         (lambda d: d.update(lazy_ttft_s=float("inf")), "'lazy_ttft_s' has the wrong type"),
         (lambda d: d.update(first_divergence="3"), "'first_divergence' has the wrong type"),
+        (lambda d: d.update(baseline_attention=[[0.5], [0.1, 0.2]]), "'baseline_attention' has the wrong"),
+        (lambda d: d.update(baseline_attention=[[float("nan")]]), "'baseline_attention' has the wrong"),
+        (lambda d: d.update(baseline_attention=[]), "'baseline_attention' has the wrong type"),
     ],
 )
 def test_comparison_from_json_names_the_bad_field(change, message):
@@ -229,6 +232,43 @@ def test_comparison_from_json_names_the_bad_field(change, message):
     change(d)
     with pytest.raises(ValueError, match=message):
         Comparison.from_dict(d)
+
+
+def test_the_baseline_attention_at_the_split_is_the_reference_models_at_that_step():
+    """An instrumented comparison whose texts part at step t records the baseline's last-token attention
+    at step t over the prompt and the t shared tokens: transformers' eager attention (head mean) of the
+    reference model on that context, at every layer, within 1e-4 (fp32)."""
+    model = tiny_hf_model("llama", layers=6, seed=2)
+    lm = load_model(model, tokenizer=None)
+    prompt = random_prompt(60, seed=10)
+    base, free, c = compare_runs(lm, prompt, LazyConfig(schedule=((1, 0.3),)), 8, instrument=True)
+    t = c.first_divergence
+    assert t is not None and 0 < t < len(base.token_ids), "the fixture must diverge after prefill"
+    context = prompt + base.token_ids[:t]  # what both runs had at step t
+    model.set_attn_implementation("eager")
+    with torch.no_grad():
+        out = model(torch.tensor([context]), output_attentions=True)
+    model.set_attn_implementation("sdpa")
+    want = np.stack([a[0, :, -1, :].mean(0).numpy() for a in out.attentions])  # (L, n): Eq. 1 per layer
+    got = np.asarray(c.baseline_attention)
+    assert got.shape == want.shape == (6, len(prompt) + t)
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+    again = Comparison.from_dict(json.loads(json.dumps(c.to_dict())))
+    assert again.baseline_attention == c.baseline_attention
+
+
+def test_the_split_attention_is_recorded_only_where_it_means_something():
+    lm = tiny_lm("llama")
+    prompt = random_prompt(40, seed=13)
+    _, _, plain = compare_runs(lm, prompt, LazyConfig(schedule=((0, 0.2),)), 6)  # not instrumented
+    _, _, same = compare_runs(lm, prompt, LazyConfig.preset("baseline"), 4, instrument=True)
+    assert plain.first_divergence is not None and plain.baseline_attention is None
+    assert same.same_text and same.baseline_attention is None
+    base = generate(lm, prompt, max_new_tokens=3, scan=True)
+    assert split_attention(lm, base, 0) is base.scan  # at prefill: the baseline's own scan
+    assert split_attention(lm, base, 3) is None  # a step the baseline did not take
+    one = split_attention(lm, base, 2)
+    assert one.shape == (lm.num_layers, 42) and np.allclose(one.sum(axis=1), 1.0, atol=1e-4)
 
 
 def test_agreement_and_divergence_definitions():
