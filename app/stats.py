@@ -217,3 +217,82 @@ def max_computations_per_cell(trace) -> int:
         for layer, pos in s.computed.items():
             np.add.at(seen[layer], pos, 1)
     return int(max((c.max() for c in seen), default=0))
+
+
+# --- the baseline's attention at the split --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SplitToken:
+    """One prompt token the baseline's last token attended to most at the divergence step, and what the
+    pruned run did with it on the same context (the runs share every token before that step)."""
+
+    position: int
+    attention: np.ndarray  # float [L]: the baseline's attention (head mean) on it at each layer
+    rank: np.ndarray  # int [L]: 1 = the most attended of the step's `context` tokens at that layer
+    selected: np.ndarray  # bool [L]: selected (attended) by the pruned run at that layer at the step
+    prefill_depth: int  # layers it was selected in at prefill (L: never pruned at prefill)
+    revived: tuple[tuple[int, int], ...]  # (step, layer) of its revivals up to the step
+
+    @property
+    def dropped_after(self) -> int | None:
+        """The layer after which the pruned run stopped selecting it at the step (None: every layer)."""
+        off = np.flatnonzero(~self.selected)
+        return None if off.size == 0 else int(off[0]) - 1
+
+
+@dataclass(frozen=True)
+class Split:
+    """The baseline's attention at the first divergence step `step`, against the pruned run's choices."""
+
+    step: int
+    context: int  # tokens the step's last token could attend to: the prompt and `step` generated tokens
+    tokens: list[SplitToken]  # the top prompt tokens, most attended first (mean over layers)
+    missed: np.ndarray  # float [L]: share of the baseline's attention on tokens the pruned run left out
+
+
+def split_attention(comparison) -> np.ndarray | None:
+    """float [L, n] the comparison's baseline attention at the split (Comparison.baseline_attention)."""
+    a = getattr(comparison, "baseline_attention", None) if comparison is not None else None
+    return None if a is None else np.asarray(a, dtype=np.float64)
+
+
+def attention_ranks(attention: np.ndarray) -> np.ndarray:
+    """int [L, n]: each token's rank at each layer, 1 = the most attended (ties: the earlier first)."""
+    order = np.argsort(-attention, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(1, attention.shape[1] + 1)[None, :], axis=1)
+    return ranks
+
+
+def split_evidence(trace, comparison, top_k: int = 8) -> Split | None:
+    """The Split of a comparison whose texts diverge, or None (same text, no recorded attention, or a
+    trace that does not reach the step). Raises ValueError when the attention does not fit the trace."""
+    a = split_attention(comparison)
+    t = comparison.first_divergence if comparison is not None else None
+    if a is None or t is None or t >= trace.num_steps:
+        return None
+    L, n = a.shape
+    if L != trace.num_layers or n != trace.prompt_len + t:
+        raise ValueError(f"baseline_attention: shape {a.shape} does not fit step {t} of this trace")
+    s = trace.steps[t]
+    ranks = attention_ranks(a)
+    prompt = a[:, : trace.prompt_len]
+    top = np.argsort(-prompt.mean(axis=0), kind="stable")[:top_k]
+    layers = np.arange(L)
+    selected = s.depth[None, :] > layers[:, None]  # (L, n)
+    tokens = [
+        SplitToken(
+            position=int(p),
+            attention=a[:, p],
+            rank=ranks[:, p],
+            selected=selected[:, p],
+            prefill_depth=int(trace.steps[0].depth[p]),
+            revived=tuple(
+                (st, layer) for st, layer, _ in evidence_revivals(trace, (int(p), int(p) + 1), t + 1)
+            ),
+        )
+        for p in top
+    ]
+    missed = (a * ~selected).sum(axis=1) / np.maximum(a.sum(axis=1), 1e-30)
+    return Split(t, n, tokens, missed)

@@ -6,7 +6,9 @@ Each example: name, task, prompt, answer (a string the correct output contains) 
     python assets/make_examples.py                       # write the examples
     python assets/make_examples.py --find-diverging 40   # search harbour-notes seeds (embedded model)
 
-The harbour notes are a prompt whose answer pruning too early changes on the embedded model (the
+The town founders (lazyllm.eval.tasks' mdqa, seed FOUNDERS_SEED) are a prompt where the baseline's
+answer is wrong too and `default`'s text parts from it: the Evidence view then explains the split from
+the baseline's own attention. The harbour notes are a prompt whose answer pruning too early changes on the embedded model (the
 explorer's tests, screenshots and walkthrough need one): picking it selects HARBOUR_PRESET (`paper`,
 which prunes after ~30% of the depth), while `default` keeps the answer. `--find-diverging N` tries
 seeds 0..N-1 and prints those where the baseline and `default` answer right and HARBOUR_PRESET
@@ -269,6 +271,21 @@ def harbour(seed: int = HARBOUR_SEED, paragraphs: int = 13) -> dict:
                 answer_span=f"locker code of the boathouse is {code}", preset=HARBOUR_PRESET)  # fmt: skip
 
 
+FOUNDERS_SEED = 0  # mdqa at ~900 tokens: the baseline names a document, not the founder (wrong), and
+# `default` diverges from it at step 5 (" Ax" -> " Al"): the Evidence view's baseline-attention case
+
+
+def founders(seed: int = FOUNDERS_SEED) -> dict:
+    """Multi-document QA (lazyllm.eval.tasks.mdqa, ~900 tokens) where the baseline's answer is wrong too."""
+    from lazyllm.eval.tasks import make_example
+
+    item = make_example("mdqa", 900, seed)
+    a, b = item.answer_span  # the founder's name, in "Document k (Town): Town was founded by <name> in …"
+    start = item.prompt.rindex("): ", 0, a) + 3
+    return dict(name="Town founders (both answers wrong)", task="founders", prompt=item.prompt,
+                answer=item.answer, answer_span=item.prompt[start:b])  # fmt: skip
+
+
 def find_diverging(seeds: int) -> None:
     """Print the seeds where the baseline and `default` answer right and HARBOUR_PRESET answers wrong."""
     from lazyllm import LazyConfig, compare_runs, generate, load_model
@@ -290,7 +307,7 @@ def main() -> None:
     if sys.argv[1:2] == ["--find-diverging"]:
         return find_diverging(int(sys.argv[2]) if len(sys.argv) > 2 else 40)
     HERE.mkdir(exist_ok=True)
-    for i, ex in enumerate((multidoc(), passkey(), summary(), code(), harbour()), 1):
+    for i, ex in enumerate((multidoc(), passkey(), summary(), code(), harbour(), founders()), 1):
         path = HERE / f"{i}_{ex['task']}.json"
         path.write_text(json.dumps(ex, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print(path.name, len(ex["prompt"]), "chars")
