@@ -206,16 +206,23 @@ def _scan_tab(c: Components, start: dict) -> None:
 
 
 def _evidence_tab(c: Components, start: dict) -> None:
-    c[V.EVIDENCE_MD] = gr.Markdown(_value(start, V.EVIDENCE_MD, ""), elem_id="lz-evidence-md")
-    c[V.EVIDENCE_TABLE] = gr.Dataframe(
-        _value(start, V.EVIDENCE_TABLE, []),
-        headers=EVIDENCE_COLUMNS,
-        interactive=False,
-        wrap=True,
-        label="The span token by token (at the chosen step)",
-        elem_id="lz-evidence-table",
-    )
-    _plot(c, start, V.EVIDENCE_PLOT, "Evidence", "lz-evidence-plot")
+    """Two views: the baseline's attention at the split (first: shown when the tab opens), the focus span."""
+    with gr.Tabs(elem_id="lz-evidence-tabs"):
+        with gr.Tab("At the split: what the baseline relied on", id="split"):
+            _note(texts.SPLIT_NOTE)
+            c[V.SPLIT_HTML] = gr.HTML(_value(start, V.SPLIT_HTML, ""), elem_id="lz-split-html")
+            _plot(c, start, V.SPLIT_PLOT, "Baseline's attention at the split", "lz-split-plot")
+        with gr.Tab("Focus span across steps", id="span"):
+            c[V.EVIDENCE_MD] = gr.Markdown(_value(start, V.EVIDENCE_MD, ""), elem_id="lz-evidence-md")
+            c[V.EVIDENCE_TABLE] = gr.Dataframe(
+                _value(start, V.EVIDENCE_TABLE, []),
+                headers=EVIDENCE_COLUMNS,
+                interactive=False,
+                wrap=True,
+                label="The span token by token (at the chosen step)",
+                elem_id="lz-evidence-table",
+            )
+            _plot(c, start, V.EVIDENCE_PLOT, "Evidence", "lz-evidence-plot")
 
 
 def _aux_tab(c: Components, start: dict) -> None:

@@ -271,3 +271,117 @@ def _scan_line(scan) -> str:
         f"- Layer scan (no pruning): the whole span is inside the top {keep} from layer "
         f"**{scan.safe_from}** on; a prune before that layer can cut it."
     )
+
+
+# --- the baseline's attention at the split ---------------------------------------------------------
+
+
+def lazy_name(label: str | None) -> str:
+    """The pruned run's name on screen: "LazyLLM (<its config label>)"."""
+    return f"LazyLLM ({label})" if label else "LazyLLM"
+
+
+def run_name(trace) -> str:
+    """lazy_name of a trace's config (its label, else its preset's name)."""
+    return lazy_name(trace.config_label or trace.config_name)
+
+
+def _at_step(tok, step: int) -> str:
+    after = tok.dropped_after
+    return "selected at every layer" if after is None else f"dropped after layer {after}"
+
+
+def _at_prefill(tok, num_layers: int) -> str:
+    d = tok.prefill_depth
+    return "kept to the last layer" if d >= num_layers else f"pruned after layer {d - 1}"
+
+
+def _revived(tok) -> str:
+    return "; ".join(f"step {s}, layer {layer}" for s, layer in tok.revived) or "no"
+
+
+SPLIT_COLUMNS = (
+    ("#", "1 = the prompt token the baseline attended to most, averaged over the layers"),
+    ("token", "its position in the context and its text"),
+    ("baseline attention", "the last token's attention on it (head mean), averaged over the layers"),
+    ("best rank", "its best rank over the layers: 1 = most attended, out of the step's context tokens"),
+    ("LazyLLM at this step", "the layers the pruned run selected it in at the divergence step"),
+    ("at prefill", "where the pruned run's prefill pruned it"),
+    ("revived", "each (step, layer) at which it was computed again from the Aux Cache, up to this step"),
+)
+
+
+def _split_rows(trace, split) -> str:
+    rows = []
+    for i, tok in enumerate(split.tokens, 1):
+        best = int(tok.rank.argmin())
+        cells = (
+            str(i),
+            f"{tok.position}: “{token_label(trace.tokens[tok.position], 24, False)}”",
+            f"{float(tok.attention.mean()):.1%}",
+            f"{int(tok.rank[best])} of {split.context} (layer {best})",
+            _at_step(tok, split.step),
+            _at_prefill(tok, trace.num_layers),
+            _revived(tok),
+        )
+        kind = " lz-dropped" if tok.dropped_after is not None else ""
+        rows.append(
+            f'<tr class="lz-split-row{kind}">' + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>"
+        )
+    head = "".join(f'<th title="{esc(d)}">{esc(name)}</th>' for name, d in SPLIT_COLUMNS)
+    return (
+        f'<table class="lz-metrics lz-split-table" id="lz-split-table"><tr>{head}</tr>{"".join(rows)}</table>'
+    )
+
+
+def split_summary(trace, split, base_token: str, lazy_token: str) -> str:
+    """The split in words: the two tokens, what the baseline relied on, which of it the pruned run dropped."""
+    name, t, L = run_name(trace), split.step, trace.num_layers
+    dropped = [tok for tok in split.tokens if tok.dropped_after is not None]
+    named = ", ".join(
+        f"“{token_label(trace.tokens[tok.position], 20, False)}” (position {tok.position}) after layer "
+        f"{tok.dropped_after}"
+        for tok in dropped
+    )
+    worst = int(np.argmax(split.missed))
+    lines = [
+        f"At step {t} the baseline wrote “{base_token}” and {name} wrote “{lazy_token}”. Both had the same "
+        f"context ({split.context} tokens: the prompt and the {t} tokens before this step), so the "
+        f"difference is what {name} left out of it.",
+        f"The baseline's last token attended most to the {len(split.tokens)} prompt tokens below "
+        f"(its attention averaged over heads and over the {L} layers; ranks: 1 = most attended, out of "
+        f"all {split.context} context tokens, prompt and generated).",
+        (
+            f"{name} dropped {len(dropped)} of them at this step: {named}."
+            if dropped
+            else f"{name} selected all of them at every layer at this step."
+        ),
+        f"Over the layers, {name} left out {float(split.missed.mean()):.0%} of the baseline's attention on "
+        f"average (most at layer {worst}: {float(split.missed[worst]):.0%}).",
+    ]
+    return " ".join(lines)
+
+
+def split_html(trace, split, comparison) -> str:
+    """The Evidence view at the split: the summary, then the table of the baseline's top tokens."""
+    if split is None:
+        if comparison is None:
+            return note_html(
+                "No baseline comparison in this trace: run a prompt to see what the baseline relied on."
+            )
+        if comparison.same_text:
+            return note_html(
+                "The texts agree: there is no split to explain. The focus span view follows a span across steps."
+            )
+        return note_html(
+            "This comparison has no record of the baseline's attention at the split (a trace file made "
+            "before it was recorded): run the prompt again to see it."
+        )
+    t = split.step
+    base = comparison.baseline_tokens[t] if t < len(comparison.baseline_tokens) else "(end)"
+    lazy = comparison.lazy_tokens[t] if t < len(comparison.lazy_tokens) else "(end)"
+    text = split_summary(trace, split, token_label(base, 24, False), token_label(lazy, 24, False))
+    return (
+        f'<div class="lz-split" id="lz-split"><p class="lz-split-summary">{esc(text, 3000)}</p>'
+        f"{_split_rows(trace, split)}</div>"
+    )

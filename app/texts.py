@@ -38,6 +38,12 @@ SCAN_NOTE = (
     "attention, layer by layer? Pruning before the span is safely inside the keep fraction can lose it."
 )
 
+SPLIT_NOTE = (
+    "Where the texts part (the first divergence step), both runs had the same context. The table lists "
+    "the prompt tokens the **baseline's** last token attended to most there (its own, unpruned attention, "
+    "averaged over heads), and what LazyLLM did with each at that step. It needs no expected answer."
+)
+
 AUX_NOTE = (
     "A token pruned after layer *l* leaves its hidden state in the Aux Cache **of layer l**; a later step "
     "that needs it again revives it **at layer l+1** (so cache rows and revival rows are one layer apart)."

@@ -57,7 +57,9 @@ class View(StrEnum):
     # Layer scan
     SCAN_MD = "scan_md"
     SCAN_PLOT = "scan_plot"
-    # Evidence
+    # Evidence: at the split (the baseline's attention), and the focus span
+    SPLIT_HTML = "split_html"
+    SPLIT_PLOT = "split_plot"
     EVIDENCE_MD = "evidence_md"
     EVIDENCE_TABLE = "evidence_table"
     EVIDENCE_PLOT = "evidence_plot"
@@ -96,7 +98,17 @@ STEP_VIEWS = (
     V.EVIDENCE_TABLE,
     V.EVIDENCE_MD,
 )
-RUN_WIDE = (V.EVIDENCE_PLOT, V.SCAN_PLOT, V.SCAN_MD, V.REVIVALS, V.REVIVED_TABLE, V.CACHE_SIZES, V.CUMULATIVE)
+RUN_WIDE = (
+    V.SPLIT_HTML,
+    V.SPLIT_PLOT,
+    V.EVIDENCE_PLOT,
+    V.SCAN_PLOT,
+    V.SCAN_MD,
+    V.REVIVALS,
+    V.REVIVED_TABLE,
+    V.CACHE_SIZES,
+    V.CUMULATIVE,
+)
 WALK = (V.WALK_MD, V.WALK_PLOT, V.WALK_NAV, V.WALK_PAGE, V.BACK, V.NEXT)
 VIEW_OUTPUTS = (
     V.VIEW,

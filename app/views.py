@@ -38,6 +38,8 @@ def safe(name: str, fn, *args, kind: str = "figure"):
             return F.error_figure(name, msg)
         if kind == "rows":
             return []
+        if kind == "value":
+            return None
         return f'<div class="lz-status lz-error">{M.esc(name)} could not be drawn: {M.esc(msg)}</div>'
 
 
@@ -69,7 +71,12 @@ def render_run(view: RunView | None, focus: str) -> dict:
     span, why = focus_span(view, focus)
     scan = view_scan(view, span)
     no_scan = "No scan: this trace has no baseline scan, or no span in the prompt."
+    split = safe("Baseline's attention at the split", S.split_evidence, t, view.comparison, kind="value")
     return {
+        V.SPLIT_HTML: safe(
+            "Baseline's attention at the split", M.split_html, t, split, view.comparison, kind="html"
+        ),
+        V.SPLIT_PLOT: safe("Baseline's attention at the split", F.split_plot, t, split),
         V.EVIDENCE_PLOT: safe("Evidence", F.evidence_plot, t, span, view.divergence),
         V.SCAN_PLOT: safe(
             "Layer scan", F.scan_plot, scan, t.schedule, "Layer scan", t.layer_types, t.sliding_window
@@ -171,6 +178,7 @@ PENDING_FIGURES = {
     V.PER_LAYER: "Tokens per layer",
     V.IMPORTANCE: "Importance",
     V.EVIDENCE_PLOT: "Evidence",
+    V.SPLIT_PLOT: "Baseline's attention at the split",
     V.SCAN_PLOT: "Layer scan",
     V.REVIVALS: "Revivals",
     V.CACHE_SIZES: "Cache sizes",
@@ -186,6 +194,7 @@ PENDING_TEXTS = {
     V.LAZY_TEXT: "the pruned run's text",
     V.PROMPT_HTML: "the shaded prompt",
     V.EVIDENCE_MD: "the evidence",
+    V.SPLIT_HTML: "the baseline's attention at the split",
     V.SCAN_MD: "the layer scan",
     V.WALK_MD: "the walkthrough",
     V.SOURCE: "what is on screen",

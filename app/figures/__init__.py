@@ -12,7 +12,7 @@ view cannot break the others (the UI wraps each call: `views.safe`).
 
 from app.figures.auxcache import cache_sizes_plot, cumulative_compute_plot, revivals_heatmap
 from app.figures.comparison import fidelity_plot, step_times_plot
-from app.figures.evidence import evidence_plot
+from app.figures.evidence import evidence_plot, split_plot
 from app.figures.importance import importance_plot
 from app.figures.messages import empty_figure, error_figure, pending_figure
 from app.figures.scan import scan_plot
@@ -35,6 +35,7 @@ __all__ = [
     "revivals_heatmap",
     "scan_plot",
     "selected_per_layer",
+    "split_plot",
     "step_times_plot",
     "survival_heatmap",
     "tradeoff_plot",

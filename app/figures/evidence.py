@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from app import stats as S
 from app.figures.messages import empty_figure
-from app.markup import token_label
+from app.markup import run_name, token_label
 from app.plotting import (
     LAZY_COLOR,
     REVIVED_COLOR,
@@ -68,4 +68,63 @@ def evidence_plot(trace, span: S.Span, divergence: int | None = None) -> go.Figu
     layout(fig, title, height=340, legend=dict(orientation="h", y=-0.25))
     fig.update_xaxes(title="step (0 = prefill)")
     fig.update_yaxes(title="layer")
+    return fig
+
+
+def split_plot(trace, split: S.Split | None) -> go.Figure:
+    """Layers x the baseline's most attended prompt tokens at the divergence step: its attention (head
+    mean, share of the step's context) on each, crosses where the pruned run did not select the token
+    at that layer at that step, and the share of the baseline's attention the pruned run left out."""
+    if split is None or not split.tokens:
+        return empty_figure("Baseline's attention at the split", "The texts agree: no split to explain.")
+    L = trace.num_layers
+    names = [f"{tok.position}: {token_label(trace.tokens[tok.position], 16)}" for tok in split.tokens]
+    z = np.stack([tok.attention for tok in split.tokens])  # (k, L)
+    ranks = np.stack([tok.rank for tok in split.tokens])
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=np.arange(L),
+            y=names,
+            customdata=ranks,
+            colorscale=[[0, "#ffffff"], [1, SPAN_COLOR]],
+            zmin=0,
+            colorbar=dict(title="baseline<br>attention", tickformat=".0%", thickness=12, x=1.09),
+            hovertemplate=(
+                "%{y}<br>layer %{x}: %{z:.1%} of the last token's attention<br>rank %{customdata} of "
+                f"{split.context} (1 = most attended)<extra></extra>"
+            ),
+            name="baseline attention",
+        )
+    )
+    off = [(layer, names[i]) for i, tok in enumerate(split.tokens) for layer in np.flatnonzero(~tok.selected)]
+    fig.add_trace(
+        go.Scatter(
+            x=[o[0] for o in off] or [None],
+            y=[o[1] for o in off] or [None],
+            mode="markers",
+            name=f"× not selected by {html.escape(run_name(trace), quote=False)} at step {split.step}",
+            marker=dict(symbol="x-thin", size=9, line=dict(color="#000", width=1.5)),
+            hovertemplate="%{y}<br>layer %{x}: not selected by the pruned run<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=np.arange(L),
+            y=split.missed,
+            yaxis="y2",
+            mode="lines",
+            name="share of the baseline's attention on tokens the pruned run left out (right axis)",
+            line=dict(color=LAZY_COLOR, dash="dash"),
+            hovertemplate="layer %{x}: %{y:.0%} of the baseline's attention left out<extra></extra>",
+        )
+    )
+    title = f"Step {split.step}: the prompt tokens the baseline attended to most, layer by layer"
+    layout(fig, title, height=120 + 28 * len(names), legend=dict(orientation="h", y=-0.3))
+    fig.update_layout(
+        yaxis=dict(autorange="reversed", domain=[0, 1]),
+        yaxis2=dict(overlaying="y", side="right", range=[0, 1], tickformat=".0%", showgrid=False),
+        margin=dict(l=150, r=110, t=48, b=40),
+    )
+    fig.update_xaxes(title="layer", range=[-0.5, L - 0.5])
     return fig
