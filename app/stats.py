@@ -210,6 +210,11 @@ def cumulative_compute_share(trace) -> np.ndarray:
     return trace.cumulative_prompt_computations() / (trace.num_layers * trace.prompt_len)
 
 
+def prefill_compute_share(trace) -> float:
+    """Prompt-token computations at prefill (the work in the TTFT) / the baseline's (L x prompt tokens)."""
+    return float(cumulative_compute_share(trace)[0])
+
+
 def max_computations_per_cell(trace) -> int:
     """The most times any (token, layer) was computed over the generation (at most once: 1)."""
     seen = [np.zeros(trace.prompt_len + trace.num_steps, dtype=np.int64) for _ in range(trace.num_layers)]

@@ -124,7 +124,7 @@ def _no_comparison(view: RunView) -> dict:
         else "This trace has no baseline comparison (a bare trace file): run a prompt to compare."
     )
     t = view.trace
-    label = f"{t.config_label or t.config_name} ({view.source})"
+    label = f"{M.run_name(t)} ({view.source})"
     text = M.text_html(t.tokens[t.prompt_len :], None, label) if stopped else ""
     return {
         V.VERDICT: M.verdict_html(None, None) if not stopped else M.note_html(msg),
@@ -145,10 +145,17 @@ def render_summary(view: RunView | None) -> dict:
     if c is None:
         return _no_comparison(view)
     div = c.first_divergence
-    label = view.trace.config_label or view.trace.config_name
+    label = M.run_name(view.trace)
     return {
-        V.VERDICT: M.verdict_html(view.verdict(), view.correct()),
-        V.METRICS: safe("Metrics", M.metrics_html, c, view.trace.extra_token_layers(), kind="html"),
+        V.VERDICT: M.verdict_html(view.verdict(), view.correct(), div),
+        V.METRICS: safe(
+            "Metrics",
+            M.metrics_html,
+            c,
+            view.trace.extra_token_layers(),
+            S.prefill_compute_share(view.trace),
+            kind="html",
+        ),
         V.TIMING_PLOT: safe("Time per step", F.step_times_plot, c, S.revived_per_step(view.trace)),
         V.FIDELITY_PLOT: safe("Fidelity", F.fidelity_plot, c.kl_per_step, c.top1_per_step, div),
         V.BASE_TEXT: safe("Baseline text", M.text_html, c.baseline_tokens, None, "baseline", kind="html"),

@@ -18,4 +18,20 @@
     const go = document.querySelector("#lz-jump-go");
     if (go) setTimeout(() => go.click(), 50);
   });
+  // The verdict's "Why it changed" link (app/markup.py verdict_html) opens the Evidence tab at its first
+  // view, the baseline's attention at the split, and scrolls to it.
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest("a.lz-to-split");
+    if (!link) return;
+    event.preventDefault();
+    const tab = [...document.querySelectorAll("#lz-tabs [role=tab], #lz-tabs .overflow-dropdown button")]
+      .find((b) => b.innerText.trim() === "Evidence");
+    if (tab) tab.click();
+    setTimeout(() => {
+      const sub = [...document.querySelectorAll("#lz-evidence-tabs [role=tab]")][0];
+      if (sub) sub.click();
+      const target = document.querySelector("#lz-split-html");
+      if (target) target.scrollIntoView({ behavior: "smooth", block: "start" });
+    }, 150);
+  });
 }
