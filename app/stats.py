@@ -178,7 +178,17 @@ def revivals_grid(trace) -> np.ndarray:
 
 
 def revived_per_step(trace) -> list[int]:
-    """Token-layers computed from the Aux Cache at each step (the work a decode step takes back)."""
+    """Token-layers computed for revived tokens at each step (the work a decode step takes back): a
+    revived token counts once per layer computed for it, from the layer it re-entered at (0 at prefill,
+    which revives nothing): the step's computations beyond its new token at every layer."""
+    return [
+        0 if s.step == 0 else max(int(x), 0)
+        for s, x in zip(trace.steps, trace.extra_token_layers(), strict=True)
+    ]
+
+
+def revivals_per_step(trace) -> list[int]:
+    """Revivals at each step: each revived token counted once, at the layer it re-entered."""
     return [int(sum(len(v) for v in s.revived.values())) for s in trace.steps]
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from app import figures as F
 from app import stats as S
 from app.focus import focus_span, view_scan
-from app.markup import esc, speed_text, token_label
+from app.markup import esc, run_name, speed_text, token_label
 from app.tables import top_tokens
 from app.viewnames import View as V
 
@@ -81,9 +81,30 @@ prefill without pruning and ranks the span ({esc(why)}) at every layer.
 
 In the first third of the layers its worst token ranks between the top {early.min():.0%} and
 {early.max():.0%} of the prompt; the whole span {safe} inside the top {scan.keep_fraction:.0%}.
-Pruning before that layer can lose it, which is why pruning late costs less (paper §5.4).{verdict}"""
+{late_claim(scan)}{verdict}"""
     t = view.trace
     return text + hybrid_note(t), F.scan_plot(scan, t.schedule, "Layer scan", t.layer_types, t.sliding_window)
+
+
+def late_claim(scan) -> str:
+    """What this run's scan says of "pruning late costs less" (paper §5.4): the claim where the span's
+    worst token ranks better in the last third of the layers than in the first, else what the run shows."""
+    third = max(len(scan.worst) // 3, 1)
+    early, late = float(np.mean(scan.worst[:third])), float(np.mean(scan.worst[-third:]))
+    numbers = (
+        f"its worst token's rank averages the top {early:.0%} in the first third, {late:.0%} in the last"
+    )
+    if scan.safe_from is not None and late < early:
+        return (
+            f"In this run the span ranks higher in later layers ({numbers}): pruning before layer "
+            f"{scan.safe_from} can lose it, pruning after it does not — what the paper reports on "
+            "average (pruning late costs less, §5.4)."
+        )
+    return (
+        f"In this run the later layers do not rank the span higher ({numbers}), so this scan does not show "
+        "that pruning late costs less; the paper reports it on average over benchmarks (§5.4), not for "
+        "every prompt."
+    )
 
 
 def hybrid_note(trace) -> str:
@@ -145,8 +166,11 @@ Every decode step chooses again, over the whole context, which tokens matter for
 At **step {step}**, token {pos} “{esc(token_label(t.tokens[pos], escape=False))}” was needed at
 **layer {layer}** although it had been pruned after layer {layer - 1}. Its hidden state came from the
 Aux Cache of layer {layer - 1}, so only layers {layer} and up were computed for it: nothing is
-recomputed from scratch. Orange cells: revived ({total} token-layers in this run); the outlined column
-is that token."""
+recomputed from scratch. At layer {layer}, its first layer back, it is computed like a new token: its
+query attends, causally by its original position, to the tokens selected at layer {layer} in this step
+(not to the ones it saw at prefill), and its key and value join layer {layer}'s KV cache. Orange cells:
+revivals ({total} in this run, each revived token counted once, at the layer it re-entered); the
+outlined column is that token."""
     return text, F.survival_heatmap(t, step, (pos, pos + 1))
 
 
@@ -163,9 +187,11 @@ cache, or its hidden state from the Aux Cache, never recompute it. So the comput
 baseline's. In this run the most times any (token, layer) was computed is **{worst}**, and prompt
 computations reached **{frac:.0%}** of the baseline's by the last step (paper Figs. 3 and 7).
 
-Time is another matter: the decode steps do the work the prefill deferred. Here they revived
-**{sum(revived[1:]):,}** token-layers from the Aux Cache, most at step {int(np.argmax(revived))}: a decode
-step carries that work on top of the baseline's one token per layer.{decode}"""
+Time is another matter: the decode steps do the work the prefill deferred. Here they computed
+**{sum(revived[1:]):,}** token-layers for tokens revived from the Aux Cache (a token-layer: one token at
+one layer; a revived token counts once per layer computed for it), most at step
+{int(np.argmax(revived))}: a decode step carries that work on top of the baseline's one token per
+layer.{decode}"""
     return text, F.cumulative_compute_plot(t)
 
 
@@ -177,10 +203,12 @@ This trace was loaded without its baseline run: there are no timings or fidelity
 Run a prompt to see them."""
         return text, F.cumulative_compute_plot(view.trace)
     right = view.correct()
-    answer = "" if right is None else f" The pruned run's answer is **{'right' if right else 'wrong'}**."
+    name = esc(run_name(view.trace))
+    answer = "" if right is None else f" {name}'s answer is **{'right' if right else 'wrong'}**."
     text = f"""### 8 · The outcome
 {esc(view.verdict())} TTFT went from {c.baseline_ttft_s:.2f} s to {c.lazy_ttft_s:.2f} s
-(**{c.ttft_speedup:.2f}×**) with {c.compute_fraction:.0%} of the baseline's prompt computations.{answer}
+(**{c.ttft_speedup:.2f}×**) with {S.prefill_compute_share(view.trace):.0%} of the baseline's prompt
+computations at prefill ({c.compute_fraction:.0%} over the whole generation).{answer}
 
 Teacher-forced fidelity (the pruned model fed the baseline's tokens, so both predict from the same
 context): top-1 agreement **{c.top1_agreement:.0%}**, mean KL {c.mean_kl:.3g} nats. The paper reports

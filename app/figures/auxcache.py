@@ -36,16 +36,15 @@ def revivals_heatmap(trace, span: S.Span = None) -> go.Figure:
             y=np.arange(trace.num_layers),
             colorscale=[[0, "#ffffff"], [0.0001, "#fbe3b0"], [1, REVIVED_COLOR]],
             colorbar=dict(title="tokens revived", thickness=12),
-            hovertemplate="step %{x}<br>layer %{y}<br>%{z} tokens revived<extra></extra>",
+            hovertemplate="step %{x}<br>layer %{y}<br>%{z} tokens revived (each counted once, at the layer "
+            "it re-entered from the Aux Cache of the layer below)<extra></extra>",
         )
     )
     rev = S.evidence_revivals(trace, span)[:MAX_MARKERS] if span else []
     if rev:
         hover = "focus span token %{text} revived<br>step %{x}, layer %{y}<extra></extra>"
         fig.add_trace(revival_markers(trace, rev, "focus span token revived", SPAN_COLOR, 9, hover))
-    title = (
-        f"Revivals from the Aux Cache: {int(grid.sum())} in total (revived at layer l+1 from the cache of l)"
-    )
+    title = f"Revivals from the Aux Cache: {int(grid.sum())}"
     layout(fig, binned(title, width, "steps"), height=320, legend=dict(orientation="h", y=-0.25))
     fig.update_xaxes(title="step (0 = prefill)")
     fig.update_yaxes(title="layer")
