@@ -150,3 +150,19 @@ def shade_local_layers(fig: go.Figure, layer_types, window: int | None, axis: st
         name=f"sliding-window layer ({what}; shaded: never prunes)",
         marker=dict(symbol="square", color="rgba(136,136,136,0.45)", size=12),
     )
+
+
+def legend_entry(fig: go.Figure, name: str, line: dict | None = None, marker: dict | None = None) -> None:
+    """A legend entry for a mark that has none of its own (a shape: a dashed line, a band): an empty
+    trace drawn with the mark's line or marker style. Shows the legend (plotly hides it for one trace)."""
+    fig.add_scatter(
+        x=[None],
+        y=[None],
+        mode="lines" if line is not None else "markers",
+        name=name,
+        line=line,
+        marker=marker,
+        hoverinfo="skip",
+        showlegend=True,
+    )
+    fig.update_layout(showlegend=True)

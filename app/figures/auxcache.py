@@ -10,6 +10,7 @@ from plotly.subplots import make_subplots
 
 from app import stats as S
 from app.figures.evidence import MAX_MARKERS, revival_markers
+from app.markup import run_name
 from app.plotting import (
     BASE_COLOR,
     LAZY_COLOR,
@@ -43,7 +44,7 @@ def revivals_heatmap(trace, span: S.Span = None) -> go.Figure:
     rev = S.evidence_revivals(trace, span)[:MAX_MARKERS] if span else []
     if rev:
         hover = "focus span token %{text} revived<br>step %{x}, layer %{y}<extra></extra>"
-        fig.add_trace(revival_markers(trace, rev, "focus span token revived", SPAN_COLOR, 9, hover))
+        fig.add_trace(revival_markers(trace, rev, "★ a focus span token revived", SPAN_COLOR, 9, hover))
     title = f"Revivals from the Aux Cache: {int(grid.sum())}"
     layout(fig, binned(title, width, "steps"), height=320, legend=dict(orientation="h", y=-0.25))
     fig.update_xaxes(title="step (0 = prefill)")
@@ -93,11 +94,11 @@ def cumulative_compute_plot(trace) -> go.Figure:
     fig.add_scatter(
         x=steps,
         y=cum,
-        name=html.escape(trace.strategy)[:40],
+        name=html.escape(run_name(trace), quote=False)[:60],
         mode="lines+markers",
         line=dict(color=LAZY_COLOR),
     )
-    title = f"Prompt-token computations so far: {cum[-1]:.0%} of the baseline"
+    title = f"Prompt-token computations, whole generation so far: {cum[-1]:.0%} of the baseline"
     layout(fig, title, height=300, legend=dict(orientation="h", y=-0.3))
     fig.update_xaxes(title="step (0 = prefill)")
     fig.update_yaxes(title="share of the baseline's", tickformat=".0%", rangemode="tozero")

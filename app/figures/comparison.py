@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from app.plotting import BASE_COLOR, LAZY_COLOR, REVIVED_COLOR, SPAN_COLOR, layout, two_axes
+from app.plotting import BASE_COLOR, LAZY_COLOR, REVIVED_COLOR, SPAN_COLOR, layout, legend_entry, two_axes
 
 
 def step_times_plot(c, revived: Sequence[int] = ()) -> go.Figure:
@@ -69,13 +69,16 @@ def fidelity_plot(kl: Sequence[float], top1: Sequence[bool], divergence: int | N
     fig.add_scatter(
         x=steps,
         y=[1 if a else 0 for a in top1],
-        name="top-1 agrees",
+        name="top-1 agrees (● yes, × no)",
         mode="markers",
         yaxis="y2",
         marker=dict(symbol=["circle" if a else "x" for a in top1], size=8, color=REVIVED_COLOR),
     )
     if divergence is not None:
         fig.add_vline(x=divergence, line=dict(color=SPAN_COLOR, dash="dash"))
+        legend_entry(
+            fig, f"dashed line: the texts diverge (step {divergence})", dict(color=SPAN_COLOR, dash="dash")
+        )
     where = f"texts diverge at step {divergence}" if divergence is not None else "identical texts"
     title = f"Teacher-forced fidelity per step · {where} · click a step to open it"
     # hovermode "x": a click anywhere in a step's column opens that step

@@ -18,6 +18,7 @@ from app.plotting import (
     bin_columns,
     binned,
     layout,
+    legend_entry,
     step_bins,
 )
 
@@ -35,6 +36,7 @@ def revival_markers(trace, rev: list, name: str, color: str, size: int, hover: s
         marker=dict(symbol="star", size=size, color=color, line=dict(color="#000", width=0.5)),
         text=[token_label(trace.tokens[r[2]]) for r in rev],
         hovertemplate=hover,
+        showlegend=True,
     )
 
 
@@ -59,9 +61,14 @@ def evidence_plot(trace, span: S.Span, divergence: int | None = None) -> go.Figu
     rev = S.evidence_revivals(trace, span)[:MAX_MARKERS]
     if rev:
         hover = "revived %{text}<br>step %{x}, layer %{y}<extra></extra>"
-        fig.add_trace(revival_markers(trace, rev, "revived (Aux Cache)", REVIVED_COLOR, 10, hover))
+        fig.add_trace(
+            revival_markers(trace, rev, "★ a span token revived (Aux Cache)", REVIVED_COLOR, 10, hover)
+        )
     if divergence is not None:
-        fig.add_vline(x=divergence, line=dict(color=SPAN_COLOR, dash="dash"))
+        dash = dict(color=SPAN_COLOR, dash="dash")
+        fig.add_vline(x=divergence, line=dash)
+        legend_entry(fig, f"dashed line: the texts diverge (step {divergence})", line=dash)
+    fig.update_layout(showlegend=True)
     a, b = span
     words = html.escape("".join(trace.tokens[a:b])[:60])
     title = binned(f"Evidence: tokens {a}-{b - 1} “{words}” across steps", width, "steps")
@@ -120,7 +127,7 @@ def split_plot(trace, split: S.Split | None) -> go.Figure:
         )
     )
     title = f"Step {split.step}: the prompt tokens the baseline attended to most, layer by layer"
-    layout(fig, title, height=120 + 28 * len(names), legend=dict(orientation="h", y=-0.3))
+    layout(fig, title, height=160 + 28 * len(names), legend=dict(orientation="h", y=-0.3), showlegend=True)
     fig.update_layout(
         yaxis=dict(autorange="reversed", domain=[0, 1]),
         yaxis2=dict(overlaying="y", side="right", range=[0, 1], tickformat=".0%", showgrid=False),

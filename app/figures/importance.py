@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 from app import stats as S
 from app.figures.messages import empty_figure
 from app.markup import token_label
-from app.plotting import LAZY_COLOR, MAX_PANELS, PRUNED_COLOR, SPAN_COLOR, axes, layout
+from app.plotting import LAZY_COLOR, MAX_PANELS, PRUNED_COLOR, SPAN_COLOR, axes, layout, legend_entry
 
 FLOOR = 1e-12  # scores drawn on a log axis: zero shown at this floor
 
@@ -39,6 +39,13 @@ def importance_plot(
     title = f"Importance at {what}: attention from the last token, per pruning layer"
     if len(shown) < len(layers):
         title += f" (first {len(shown)} of {len(layers)} pruning layers)"
+    legend_entry(
+        fig, "dashed line: the percentile threshold", line=dict(color=SPAN_COLOR, dash="dash", width=1)
+    )
+    if span:
+        legend_entry(
+            fig, "band: focus span", marker=dict(symbol="square", color=SPAN_COLOR, opacity=0.3, size=12)
+        )
     layout(fig, title, height=170 + 180 * len(shown), shapes=shapes, annotations=notes)
     fig.update_layout(
         showlegend=True, legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1, xanchor="right")

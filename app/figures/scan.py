@@ -7,7 +7,16 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from app.plotting import LAZY_COLOR, MAX_PANELS, OK_COLOR, SPAN_COLOR, layout, shade_local_layers, two_axes
+from app.plotting import (
+    LAZY_COLOR,
+    MAX_PANELS,
+    OK_COLOR,
+    SPAN_COLOR,
+    layout,
+    legend_entry,
+    shade_local_layers,
+    two_axes,
+)
 
 
 def scan_plot(
@@ -20,11 +29,13 @@ def scan_plot(
     layers = np.arange(L)
     fig = two_axes()
     _span_ranks(fig, scan, layers)
+    keep_line = dict(color="#333", dash="dash", width=1)
     fig.add_hline(
         y=scan.keep_fraction * 100,
-        line=dict(color="#333", dash="dash", width=1),
+        line=keep_line,
         annotation=dict(
-            text=f"keep {scan.keep_fraction:.0%}: above this line is pruned",
+            text=f"keep {scan.keep_fraction:.0%}: a token ranked below this line (past the top "
+            f"{scan.keep_fraction:.0%}) is pruned",
             font=dict(size=10),
             x=0,
             xanchor="left",
@@ -32,6 +43,9 @@ def scan_plot(
     )
     for layer, _ in list(schedule)[: MAX_PANELS * 8]:
         fig.add_vline(x=layer + 0.5, line=dict(color="#bbb", width=1))
+    legend_entry(fig, f"dashed line: keep {scan.keep_fraction:.0%} (below it: pruned)", line=keep_line)
+    if list(schedule):
+        legend_entry(fig, "grey line: a pruning layer of this run", line=dict(color="#bbb", width=1))
     shade_local_layers(fig, layer_types, window, axis="x")
     if scan.safe_from is not None:
         fig.add_vrect(x0=scan.safe_from - 0.5, x1=L - 0.5, fillcolor=OK_COLOR, opacity=0.08, line_width=0)

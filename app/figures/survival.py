@@ -19,6 +19,7 @@ from app.plotting import (
     bin_width,
     binned,
     layout,
+    legend_entry,
     shade_local_layers,
 )
 
@@ -85,7 +86,9 @@ def survival_heatmap(trace, step: int, span: S.Span = None, max_cols: int = MAX_
     if span:
         _outline_span(fig, span, width)
     if step > 0:
-        fig.add_vline(x=trace.prompt_len / width - 0.5, line=dict(color="#444", width=1, dash="dot"))
+        dot = dict(color="#444", width=1, dash="dot")
+        fig.add_vline(x=trace.prompt_len / width - 0.5, line=dot)
+        legend_entry(fig, "dotted line: prompt | generated tokens", line=dot)
     shade_local_layers(fig, trace.layer_types, trace.sliding_window, axis="y")
     what = "prefill (step 0)" if step == 0 else f"decode step {step}"
     title = binned(f"Token survival at {what}", width)
