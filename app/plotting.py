@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 
 import numpy as np
 import plotly.graph_objects as go
@@ -28,6 +29,8 @@ CELL_BUDGET = 60_000  # heatmap cells at most
 MAX_PANELS = 8  # importance panels (pruning layers) at most
 FONT = dict(family="Inter, system-ui, sans-serif", size=12)
 H_LEGEND = dict(orientation="h", y=-0.25)  # a legend under the plot
+NARROW_TITLE = 46  # title characters per line for a plot in half of the results column (1280 px window)
+HALF_TITLE = 80  # … in half of a full-width row
 
 
 @functools.cache
@@ -61,17 +64,67 @@ def apply_template(fig: go.Figure, template: go.layout.Template) -> go.Figure:
     return fig
 
 
-def layout(fig: go.Figure, title: str, height: int = 320, template: go.layout.Template | None = None, **kw):
-    """The app's title, size, margins, font and template (default: `white_template()`) on `fig`."""
+def layout(
+    fig: go.Figure,
+    title: str,
+    height: int = 320,
+    template: go.layout.Template | None = None,
+    title_chars: int | None = None,
+    **kw,
+):
+    """The app's title, size, margins, font and template (default: `white_template()`) on `fig`.
+
+    title_chars: wrap the title to lines of about this many characters (a plot in a narrow column: plotly
+    never wraps a title, it runs past the plot), with the top margin and the plot height grown to fit."""
     apply_template(fig, template or white_template())
+    lines = 1
+    if title_chars is not None:
+        title = wrap_title(title, title_chars)
+        lines = title.count("<br>") + 1
+    extra = 18 * (lines - 1)
     fig.update_layout(
         title=dict(text=title, x=0.01, font=dict(size=14)),
-        height=height,
-        margin=dict(l=56, r=16, t=48, b=40),
+        height=height + extra,
+        margin=dict(l=56, r=16, t=48 + extra, b=40),
         font=FONT,
         **kw,
     )
     return fig
+
+
+def _visible_len(text: str) -> int:
+    return len(re.sub(r"<[^>]+>", "", text))
+
+
+def wrap_title(title: str, chars: int) -> str:
+    """`title` in lines of at most ~`chars` visible characters: broken at " · " first, then at spaces;
+    existing line breaks (<br>) kept, a <sup> line wrapped on its own."""
+    out = []
+    for line in title.split("<br>"):
+        sup = line.startswith("<sup>") and line.endswith("</sup>")
+        body = line[5:-6] if sup else line
+        parts = body.split(" · ")
+        pieces = []
+        for part in parts:
+            pieces += _wrap_words(part, chars) if _visible_len(part) > chars else [part]
+        lines: list[str] = []
+        for piece in pieces:
+            if lines and _visible_len(lines[-1]) + 3 + _visible_len(piece) <= chars:
+                lines[-1] += " · " + piece
+            else:
+                lines.append(piece)
+        out += [f"<sup>{x}</sup>" for x in lines] if sup else lines
+    return "<br>".join(out)
+
+
+def _wrap_words(text: str, chars: int) -> list[str]:
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and _visible_len(lines[-1]) + 1 + _visible_len(word) <= chars:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
 
 
 def two_axes() -> go.Figure:

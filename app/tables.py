@@ -10,7 +10,7 @@ EVIDENCE_COLUMNS = [
     "position",
     "token",
     "prefill: pruned",
-    "rank at each pruning layer (this step)",
+    "rank at each pruning layer (this step; 1 = most attended, of the prompt and generated tokens entering it)",
     "this step: selected through",
     "revived up to this step",
 ]

@@ -8,14 +8,24 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from app.plotting import BASE_COLOR, LAZY_COLOR, REVIVED_COLOR, SPAN_COLOR, layout, legend_entry, two_axes
+from app.markup import lazy_name
+from app.plotting import (
+    BASE_COLOR,
+    LAZY_COLOR,
+    NARROW_TITLE,
+    REVIVED_COLOR,
+    SPAN_COLOR,
+    layout,
+    legend_entry,
+    two_axes,
+)
 
 
 def step_times_plot(c, revived: Sequence[int] = ()) -> go.Figure:
     """Where the time goes: the seconds of every step of both runs (prefill = step 0, log scale), and
     the token-layers each decode step revived from the Aux Cache (the work the prefill deferred)."""
     fig = two_axes()
-    label = html.escape(str(c.config.get("label", "pruned")))[:80]
+    label = html.escape(lazy_name(c.config.get("label")), quote=False)[:80]
     for name, secs, color in (
         ("baseline", c.baseline_step_s, BASE_COLOR),
         (label, c.lazy_step_s, LAZY_COLOR),
@@ -45,7 +55,7 @@ def step_times_plot(c, revived: Sequence[int] = ()) -> go.Figure:
         title += (
             f"<br><sup>a decode step costs {c.decode_step_ratio:.2f}× the baseline's (median);{carries}</sup>"
         )
-    layout(fig, title, height=300, legend=dict(orientation="h", y=-0.3))
+    layout(fig, title, height=300, legend=dict(orientation="h", y=-0.3), title_chars=NARROW_TITLE)
     fig.update_xaxes(title="step (0 = prefill)")
     fig.update_layout(
         yaxis=dict(title="seconds (log)", type="log"),
@@ -82,7 +92,9 @@ def fidelity_plot(kl: Sequence[float], top1: Sequence[bool], divergence: int | N
     where = f"texts diverge at step {divergence}" if divergence is not None else "identical texts"
     title = f"Teacher-forced fidelity per step · {where} · click a step to open it"
     # hovermode "x": a click anywhere in a step's column opens that step
-    layout(fig, title, height=300, legend=dict(orientation="h", y=-0.3), hovermode="x")
+    layout(
+        fig, title, height=300, legend=dict(orientation="h", y=-0.3), hovermode="x", title_chars=NARROW_TITLE
+    )
     fig.update_layout(
         yaxis=dict(title="KL (nats)", rangemode="tozero"),
         yaxis2=dict(title="top-1", range=[-0.2, 1.2], tickvals=[0, 1], ticktext=["no", "yes"]),

@@ -70,6 +70,26 @@ def _span_band(row: int, span: tuple[int, int]) -> dict:
     )
 
 
+LABEL_STEP_PX = 13  # a label that would overlap one already placed is raised by this much per level
+LABEL_X_GAP = 0.07  # labels closer than this share of the axis (x) …
+LABEL_Y_GAP = 0.4  # … and this many decades of score (y) would overlap
+
+
+def label_levels(x: np.ndarray, y: np.ndarray, levels: int = 3) -> list[int | None]:
+    """For labels at x (share of the axis) and y (log10 score), placed in this order (best first): the
+    lowest level (0, 1, …) at which none overlaps a label placed before it, None when all `levels` are
+    taken (that token is left to its hover): the importance view's labels never overlap."""
+    placed: list[tuple[float, float, int]] = []
+    out: list[int | None] = []
+    for xi, yi in zip(x, y, strict=True):
+        near = {lv for px, py, lv in placed if abs(px - xi) < LABEL_X_GAP and abs(py - yi) < LABEL_Y_GAP}
+        level = next((lv for lv in range(levels) if lv not in near), None)
+        out.append(level)
+        if level is not None:
+            placed.append((float(xi), float(yi), level))
+    return out
+
+
 def peaks(pos: np.ndarray, sc: np.ndarray, max_points: int) -> np.ndarray:
     """At most ~max_points of `pos`: the highest score of each bin, so the peaks stay visible."""
     if pos.size <= max_points:
@@ -93,8 +113,12 @@ class _Panel:
         cut = S.threshold(self.sc, self.keep)
         if not math.isnan(cut):
             self._threshold(max(cut, FLOOR), entering.size, shapes, notes)
-        for i in pos[np.argsort(-self.sc[pos], kind="stable")][:top_k]:
-            notes.append(self._label(int(i)))
+        top = pos[np.argsort(-self.sc[pos], kind="stable")][:top_k]
+        logs = np.log10(np.maximum(self.sc[top], FLOOR))
+        span = max(int(self.s.n), 1)
+        for i, level in zip(top, label_levels(top / span, logs), strict=True):
+            if level is not None:
+                notes.append(self._label(int(i), level))
         self.fig.update_yaxes(
             type="log", exponentformat="power", title=f"layer {self.layer}", row=self.row, col=1
         )
@@ -137,7 +161,7 @@ class _Panel:
             )
         )
 
-    def _label(self, i: int) -> dict:
+    def _label(self, i: int, level: int = 0) -> dict:
         return dict(
             x=i,
             y=math.log10(max(self.sc[i], FLOOR)),
@@ -145,6 +169,6 @@ class _Panel:
             yref=self.y,
             text=token_label(self.trace.tokens[i], 12),
             showarrow=False,
-            yshift=9,
+            yshift=9 + LABEL_STEP_PX * level,
             font=dict(size=10, color="#333"),
         )

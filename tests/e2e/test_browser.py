@@ -169,6 +169,8 @@ def test_the_verdict_says_where_and_how_the_answer_changed(diverged):
 
 def test_evidence_is_there_without_a_click(diverged):
     open_tab(diverged, "Evidence")
+    assert diverged.locator("#lz-split-table").is_visible()  # the first view: the baseline at the split
+    diverged.get_by_role("tab", name="Focus span across steps").click()  # the second: the answer's span
     story = diverged.inner_text("#lz-evidence-md")
     assert "Why this span" in story and "the example's answer" in story
     assert "after layer" in story or "kept all" in story  # where prefill pruned the span (or that it did not)
@@ -189,6 +191,7 @@ def test_one_click_goes_to_the_divergence(diverged):
         timeout=30_000,
     )
     open_tab(diverged, "Evidence")
+    diverged.get_by_role("tab", name="Focus span across steps").click()
     assert f"step {step}" in diverged.inner_text("#lz-evidence-md")
 
 
