@@ -88,22 +88,27 @@ In the first third of the layers its worst token ranks between the top {early.mi
 
 def late_claim(scan) -> str:
     """What this run's scan says of "pruning late costs less" (paper §5.4): the claim where the span's
-    worst token ranks better in the last third of the layers than in the first, else what the run shows."""
+    worst token ranks higher in the last third of the layers than in the first, else what the run shows."""
     third = max(len(scan.worst) // 3, 1)
     early, late = float(np.mean(scan.worst[:third])), float(np.mean(scan.worst[-third:]))
     numbers = (
-        f"its worst token's rank averages the top {early:.0%} in the first third, {late:.0%} in the last"
+        f"its worst token ranks in the top {early:.0%} on average in the first third, {late:.0%} in the last"
     )
-    if scan.safe_from is not None and late < early:
+    if late >= early:
         return (
-            f"In this run the span ranks higher in later layers ({numbers}): pruning before layer "
-            f"{scan.safe_from} can lose it, pruning after it does not — what the paper reports on "
-            "average (pruning late costs less, §5.4)."
+            f"In this run the later layers do not rank the span higher ({numbers}), so this scan does not show "
+            "that pruning late costs less; the paper reports it on average over benchmarks (§5.4), not for "
+            "every prompt."
+        )
+    if scan.safe_from is None:
+        return (
+            f"In this run the span ranks higher in later layers ({numbers}) but never stays inside the keep "
+            "fraction: a prune at any layer can cut part of it, later ones less (paper §5.4)."
         )
     return (
-        f"In this run the later layers do not rank the span higher ({numbers}), so this scan does not show "
-        "that pruning late costs less; the paper reports it on average over benchmarks (§5.4), not for "
-        "every prompt."
+        f"In this run the span ranks higher in later layers ({numbers}): pruning before layer "
+        f"{scan.safe_from} can lose it, pruning after it does not — what the paper reports on average "
+        "(pruning late costs less, §5.4)."
     )
 
 
