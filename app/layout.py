@@ -235,7 +235,7 @@ def _aux_tab(c: Components, start: dict) -> None:
         c[V.REVIVED_TABLE] = gr.Dataframe(
             _value(start, V.REVIVED_TABLE, []),
             headers=["step", "layer", "position", "token"],
-            label="Revived tokens",
+            label="Revived tokens: one row per revival (the step, and the layer it re-entered at)",
             interactive=False,
             max_height=320,
             elem_id="lz-revived-table",
@@ -248,7 +248,7 @@ def _strategies_tab(c: Components) -> None:
         c[V.COMPARE] = gr.Button("Compare strategies", elem_id="lz-compare")
         c[V.SWEEP] = gr.Button("Sweep keep fractions", elem_id="lz-sweep")
     c[V.TABLE] = gr.Dataframe(
-        headers=["run", "answer", "mean KL (nats)", "top-1", "TTFT", "compute", "config"],
+        headers=["run", "answer", "mean KL (nats)", "top-1", "TTFT", "prompt compute (whole gen.)", "config"],
         interactive=False,
         wrap=True,
         elem_id="lz-table",

@@ -46,7 +46,10 @@ SPLIT_NOTE = (
 
 AUX_NOTE = (
     "A token pruned after layer *l* leaves its hidden state in the Aux Cache **of layer l**; a later step "
-    "that needs it again revives it **at layer l+1** (so cache rows and revival rows are one layer apart)."
+    "that needs it again revives it **at layer l+1** (so cache rows and revival rows are one layer apart). "
+    "At layer l+1 a revived token is computed like a new one: its query attends, causally by its original "
+    "position, to the tokens selected at that layer in this step. A revival counts once (at the layer it "
+    "re-enters); its token-layers count once per layer computed for it."
 )
 
 STRATEGIES_NOTE = (

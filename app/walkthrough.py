@@ -42,17 +42,30 @@ def page_importance(view):
         )
     layer = min(s.scores)
     names = ", ".join(f"“{esc(r[3])}” ({r[4]:.2g})" for r in top_tokens(t, 0, 3) if r[0] == layer)
-    sink = s.scores[layer][0]
     text = f"""### 2 · Which tokens matter?
 To predict the next token, the model's **last token** looks back at the others through attention.
 LazyLLM scores token *i* at layer *l* by the attention the last token pays to it, averaged over heads
 (paper §3.2, Eq. 1). At layer {layer} of this run the top tokens were {names}.
 
-The first token gets {sink:.0%} of that attention here: an **attention sink**. Models park attention on
-the first token when no other token needs it; it says little about what the text means, and the first
-token is cheap to keep. Scores span orders of magnitude (log scale); the dashed line is the
+{sink_sentence(s.scores[layer])} Scores span orders of magnitude (log scale); the dashed line is the
 **percentile threshold** of each pruning layer: tokens below it are pruned."""
     return text, F.importance_plot(t, 0)
+
+
+def sink_sentence(scores) -> str:
+    """What this run says of the first token: an attention sink where it takes the most attention."""
+    sc = np.nan_to_num(scores, nan=0.0)
+    sink = float(sc[0])
+    if sink >= sc.max() and sink >= 0.2:
+        return (
+            f"The first token gets {sink:.0%} of that attention here: an **attention sink**. Models park "
+            "attention on the first token when no other token needs it; it says little about what the text "
+            "means, and the first token is cheap to keep."
+        )
+    return (
+        f"The first token gets {sink:.0%} of that attention here, so at this layer it is not the attention "
+        "sink many models make of it (a token that takes most of the attention no other token needs)."
+    )
 
 
 def page_scan(view):

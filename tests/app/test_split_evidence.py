@@ -214,3 +214,9 @@ def test_the_walkthroughs_scan_claim_is_what_this_run_shows():
     )
     claim = walkthrough.late_claim(flat)
     assert "does not show that pruning late costs less" in claim and "10%" in claim and "80%" in claim
+
+
+def test_the_walkthrough_calls_the_first_token_a_sink_only_where_it_is_one():
+    assert "an **attention sink**" in walkthrough.sink_sentence(np.array([0.7, 0.2, 0.1]))
+    weak = walkthrough.sink_sentence(np.array([0.05, 0.6, np.nan, 0.35]))
+    assert "5%" in weak and "not the attention sink" in weak
