@@ -14,9 +14,9 @@ Used by the CLI (`generate --compare`), the app (`/run` and every view) and the 
 - **The baseline's attention at the split** (`Comparison.baseline_attention`, instrumented comparisons
   whose texts diverge): at the first divergence step t, the baseline's last token's attention over the
   context (prompt + the t tokens both runs share), averaged over heads, at every layer: the paper's
-  importance (§3.2, Eq. 1) of the unpruned model, (L, prompt_len + t). One extra prefill of the shared
-  prefix with the layer scan on (`split_attention`), run after the timed runs and never timed; at t = 0
-  the baseline's own prefill scan when it has one.
+  importance (§3.2, Eq. 1) of the unpruned model, (L, prompt_len + t). The baseline (kept open:
+  forkable) runs step t again from its checkpoint with every layer scored (`split_attention`), after
+  the timed runs and never timed; at t = 0 the baseline's own prefill scan when it has one.
 - **Speed**: TTFT speedup = baseline prefill step / pruned prefill step; whole-generation speedup =
   baseline seconds / pruned seconds over the steps *both* runs took (the first k, k = the shorter run's
   length), never k steps against k + 1. The two runs are timed back to back in one process; every
@@ -316,18 +316,34 @@ def split_attention(lm, base: GenerationResult, step: int) -> np.ndarray | None:
     layer at decode step `step` (0 = prefill), over the context it had then: the prompt and its first
     `step` tokens. None when the baseline took no such step.
 
-    The attention of the last position of a prefill equals that of the decode step that fed the same
-    token on the same context (no pruning: every token at every layer), so one prefill of the prefix
-    with the layer scan on gives it; at step 0 the baseline's own prefill scan, when it ran one.
+    At step 0: the baseline's own prefill scan, when it ran one. A forkable baseline (generate(...,
+    forkable=True)) runs that step again from its checkpoint, every layer scored (one decode step; its
+    fork is then used up). Otherwise one prefill of that context with the layer scan on: the attention
+    of a prefill's last position equals that of the decode step fed the same token on the same context
+    (no pruning: every token at every layer). Never timed: callers run it after the timed runs.
     """
     if not 0 <= step < len(base.token_ids):
         return None
     if step == 0 and base.scan is not None:
         return base.scan
+    fork, base.fork = base.fork, None
+    if step > 0 and fork is not None and base.config.is_baseline:
+        return _step_again(fork.runner, step, base.token_ids[step - 1])
     from .generate import generate
 
     prefix = list(base.prompt_ids) + list(base.token_ids[:step])
     return generate(lm, prefix, max_new_tokens=1, scan=True).scan
+
+
+def _step_again(runner, step: int, fed: int) -> np.ndarray:
+    """Decode step `step` of a forkable unpruned run again (fed token `fed`), every layer scored."""
+    import torch
+
+    runner.rewind(step - 1)
+    runner.instrument, runner.scan_steps = False, True
+    with torch.inference_mode():
+        runner.step(torch.tensor([fed], dtype=torch.long, device=runner.lm.device))
+    return torch.stack([runner.step_scan[i] for i in range(runner.L)]).float().cpu().numpy()
 
 
 def _attention_field(a: np.ndarray | None) -> list[list[float]] | None:
@@ -404,9 +420,9 @@ def compare_stream(
     The pruned run goes first (its prefill can be shown at once) and is kept open (forkable) only for
     the forced twin, which starts from it where the tokens part; the fork is freed however this ends.
     instrument: the pruned run records its Trace (`run.trace`), and where the texts diverge the
-    Comparison gets the baseline's attention at the split (`split_attention`: one prefill more, after the
-    timed runs, untimed; skipped when stopped). scan: the baseline also runs the layer
-    scan (`baseline.scan`). base: a baseline result of the same prompt with logits (e.g. a bench's own
+    Comparison gets the baseline's attention at the split (`split_attention`: the baseline, kept open for
+    it, runs that one step again after the timed runs, untimed; skipped when stopped). scan: the
+    baseline also runs the layer scan (`baseline.scan`). base: a baseline result of the same prompt with logits (e.g. a bench's own
     interleaved run): used as given, not run again. Timings: see the module doc.
     """
     ids = encode_prompt(lm, prompt, chat=chat)
@@ -429,22 +445,23 @@ def compare_stream(
     partial = ended[0] if ended else None
     forced = None
     try:
-        if free is not None and base is None:
-            base = yield from run("baseline", 1, generate_stream(lm, ids, scan=scan, **common))
+        if free is not None and base is None:  # forkable when instrumented: split_attention steps it again
+            baseline = generate_stream(lm, ids, scan=scan, forkable=instrument, **common)
+            base = yield from run("baseline", 1, baseline)
         if free is not None and base is not None:
             forced = free  # the texts agree: the free run was fed the baseline's tokens
             if forcing_needed(base, free):
                 twin = _forced_stream(lm, config, base, free, seed, should_stop)
                 forced = yield from run("teacher-forced", total - 1, twin)
-    finally:
-        if free is not None:
-            free.fork = None  # the caches a forkable run holds, freed however the sequence ends
-    result = None
-    if forced is not None:
         attention = None
-        t = first_divergence(base.token_ids, free.token_ids)
+        t = None if forced is None else first_divergence(base.token_ids, free.token_ids)
         if instrument and t is not None and not (should_stop is not None and should_stop()):
             attention = split_attention(lm, base, t)
+    finally:
+        for r in ended:
+            r.fork = None  # the caches a forkable run holds, freed however the sequence ends
+    result = None
+    if forced is not None:
         note = timing_note(base, free, not given)
         result = (base, free, compare_results(lm, base, free, forced, note, attention))
     yield CompareUpdate("done", total, total, None, done=True, result=result, pruned=partial)

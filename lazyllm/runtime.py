@@ -123,6 +123,8 @@ class LazyRunner:
             )
         self.scan = scan
         self.layer_scan: dict[int, torch.Tensor] = {}  # layer -> (prompt_len,) importance at prefill
+        self.scan_steps = False  # score every layer at the steps that follow too (into step_scan)
+        self.step_scan: dict[int, torch.Tensor] = {}  # layer -> (n,) importance at the latest such step
         self.n = 0  # context length after the current step
         self.step_index = -1
         self.prompt_len = 0
@@ -273,6 +275,12 @@ class LazyRunner:
         if self.scan and self.step_index == 0:
             with self.aside():
                 self.layer_scan[layer_idx] = self.score_last(layer_idx, q, flow.pos, keys, k_pos)
+        elif self.scan_steps:
+            with self.aside():
+                scores = self.score_last(layer_idx, q, flow.pos, keys, k_pos)  # (s,) in key order
+                self.step_scan[layer_idx] = torch.zeros(self.n, device=scores.device).index_copy_(
+                    0, k_pos, scores
+                )
         if self.prunes and layer_idx in self.schedule:
             scores = self.score(layer_idx, q, keys, k_pos, flow)
             keep = self.select(layer_idx, scores, flow.sel)
@@ -285,7 +293,8 @@ class LazyRunner:
         return flow
 
     def score_last(self, layer_idx: int, q, pos, keys, k_pos) -> torch.Tensor:
-        """The paper's importance at any layer (layer scan, no pruning): float32 (n,) by position."""
+        """The paper's importance at any layer (layer scan, no pruning): float32 (s,) in key order (by
+        position at prefill; a decode step's keys come from the cache, see step_scan)."""
         scaling = self.layers[layer_idx].self_attn.scaling
         window = self.windows[layer_idx]  # a local layer's last token sees only its window
         return importance(q[:, :, -1:], pos[-1:], keys, k_pos, scaling, window)  # prefill: keys by position

@@ -267,8 +267,12 @@ def test_the_split_attention_is_recorded_only_where_it_means_something():
     base = generate(lm, prompt, max_new_tokens=3, scan=True)
     assert split_attention(lm, base, 0) is base.scan  # at prefill: the baseline's own scan
     assert split_attention(lm, base, 3) is None  # a step the baseline did not take
-    one = split_attention(lm, base, 2)
+    one = split_attention(lm, base, 2)  # not forkable: one prefill of the prompt and 2 tokens
     assert one.shape == (lm.num_layers, 42) and np.allclose(one.sum(axis=1), 1.0, atol=1e-4)
+    kept = generate(lm, prompt, max_new_tokens=3, return_logits=True, forkable=True)
+    again = split_attention(lm, kept, 2)  # forkable: its step 2 run again from its checkpoint
+    assert kept.fork is None  # used up
+    np.testing.assert_allclose(again, one, atol=1e-5, rtol=0)
 
 
 def test_agreement_and_divergence_definitions():
