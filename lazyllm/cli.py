@@ -182,12 +182,14 @@ def cmd_generate(args) -> int:
         return 0
     print(res.text)
     print(
-        f"\n[{cfg.describe()}] TTFT {out['ttft_s']:.3f} s, total {out['total_s']:.3f} s, "
-        f"compute fraction {out['compute_fraction']:.3f}, prompt tokens used {out['prompt_tokens_used']:.3f}"
+        f"\n[{cfg.describe()}] TTFT {out['ttft_s']:.3f} s, total {out['total_s']:.3f} s "
+        f"({len(res.token_ids)} steps), compute fraction {out['compute_fraction']:.3f} (whole generation), "
+        f"prompt tokens used {out['prompt_tokens_used']:.3f}"
     )
     if comparison is not None:
         c = comparison
-        print(f"[baseline] TTFT {c.baseline_ttft_s:.3f} s, total {c.baseline_total_s:.3f} s")
+        steps = len(c.baseline_tokens)
+        print(f"[baseline] TTFT {c.baseline_ttft_s:.3f} s, total {c.baseline_total_s:.3f} s ({steps} steps)")
         print(
             f"TTFT speedup {c.ttft_speedup:.2f}x, whole-generation speedup {c.generation_speedup:.2f}x "
             f"(over the {c.timed_steps} steps both runs took; timed: {c.timing}); "
