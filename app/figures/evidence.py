@@ -78,6 +78,15 @@ def evidence_plot(trace, span: S.Span, divergence: int | None = None) -> go.Figu
     return fig
 
 
+def colour_top(z: np.ndarray) -> float:
+    """The top of the colour scale: the largest value outside the most attended row (the attention
+    sink, often ten times the others, would wash every other row out); that row saturates."""
+    if z.shape[0] < 2:
+        return float(z.max()) or 1.0
+    rest = float(np.delete(z, int(z.max(axis=1).argmax()), axis=0).max())
+    return rest if rest > 0 else float(z.max()) or 1.0
+
+
 def split_plot(trace, split: S.Split | None) -> go.Figure:
     """Layers x the baseline's most attended prompt tokens at the divergence step: its attention (head
     mean, share of the step's context) on each, crosses where the pruned run did not select the token
@@ -96,6 +105,7 @@ def split_plot(trace, split: S.Split | None) -> go.Figure:
             customdata=ranks,
             colorscale=[[0, "#ffffff"], [1, SPAN_COLOR]],
             zmin=0,
+            zmax=colour_top(z),
             colorbar=dict(title="baseline<br>attention", tickformat=".0%", thickness=12, x=1.09),
             hovertemplate=(
                 "%{y}<br>layer %{x}: %{z:.1%} of the last token's attention<br>rank %{customdata} of "
@@ -110,7 +120,7 @@ def split_plot(trace, split: S.Split | None) -> go.Figure:
             x=[o[0] for o in off] or [None],
             y=[o[1] for o in off] or [None],
             mode="markers",
-            name=f"× not selected by {html.escape(run_name(trace), quote=False)} at step {split.step}",
+            name=f"not selected by {html.escape(run_name(trace), quote=False)} at step {split.step}",
             marker=dict(symbol="x-thin", size=9, line=dict(color="#000", width=1.5)),
             hovertemplate="%{y}<br>layer %{x}: not selected by the pruned run<extra></extra>",
         )

@@ -113,11 +113,13 @@ def test_split_plot_draws_the_attention_and_crosses_where_lazyllm_did_not_select
     want = sum(int((~t.selected).sum()) for t in split.tokens)
     assert len([x for x in crosses.x if x is not None]) == want
     assert crosses.marker.symbol == "x-thin" and crosses.name.startswith(
-        "× not selected by LazyLLM (synthetic)"
+        "not selected by LazyLLM (synthetic)"
     )
     np.testing.assert_allclose(missed.y, split.missed)
     assert missed.line.dash == "dash" and fig.layout.showlegend
     assert fig.layout.title.text.startswith(f"Step {STEP}:")
+    z = np.asarray(heat.z)
+    assert heat.zmax == pytest.approx(np.sort(z.max(axis=1))[-2])  # the sink's row saturates
     assert "no split" in F.split_plot(trace, None).layout.annotations[0].text
 
 
@@ -161,9 +163,9 @@ def test_wrapped_titles_keep_their_text_within_the_width(chars):
     assert words(out) == words(title)
     assert all(x.startswith("<sup>") for x in lines if "decode step costs" in x)
     fig = P.layout(go.Figure(), title, height=300, title_chars=chars)
-    assert fig.layout.height == 300 + 18 * (len(lines) - 1) and fig.layout.margin.t == 48 + 18 * (
-        len(lines) - 1
-    )
+    grown = P.TITLE_LINE_PX * (len(lines) - 1)
+    assert fig.layout.height == 300 + grown and fig.layout.margin.t == 48 + grown
+    assert fig.layout.title.yanchor == "top" and fig.layout.title.yref == "container"
 
 
 def test_a_legend_entry_for_a_shape():

@@ -131,7 +131,9 @@ def test_labels_legends_and_no_clipping_at_1280(founders):
     assert used and "reached the last layer" in used
     source = founders.inner_text("#lz-source")
     assert "GGUF" in source and "de-quantised" in source  # what "embedded GGUF" means
-    assert "paper = the attention" in founders.get_attribute("#lz-source span[title^='how importance']", "title")
+    assert "paper = the attention" in founders.get_attribute(
+        "#lz-source span[title^='how importance']", "title"
+    )
     fidelity = legend(founders, "lz-fidelity-plot")
     assert any("× no" in e for e in fidelity) and any(e.startswith("dashed line") for e in fidelity)
     assert not clipped_titles(founders), clipped_titles(founders)
@@ -139,7 +141,7 @@ def test_labels_legends_and_no_clipping_at_1280(founders):
         "Token survival": ("lz-survival-plot", None),
         "Importance": ("lz-importance-plot", "dashed line: the percentile threshold"),
         "Layer scan": ("lz-scan-plot", "dashed line: keep"),
-        "Evidence": ("lz-split-plot", "× not selected by LazyLLM (default)"),
+        "Evidence": ("lz-split-plot", "not selected by LazyLLM (default)"),
         "Aux Cache": ("lz-revivals-plot", None),
         "Walkthrough": ("lz-walk-plot", None),
     }
