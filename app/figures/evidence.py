@@ -131,7 +131,8 @@ def split_plot(trace, split: S.Split | None) -> go.Figure:
             y=split.missed,
             yaxis="y2",
             mode="lines",
-            name="share of the baseline's attention on tokens the pruned run left out (right axis)",
+            name=f"share of the baseline's attention on tokens {html.escape(run_name(trace), quote=False)} "
+            "did not select (right axis)",
             line=dict(color=LAZY_COLOR, dash="dash"),
             hovertemplate="layer %{x}: %{y:.0%} of the baseline's attention left out<extra></extra>",
         )

@@ -107,14 +107,14 @@ def clipped_titles(page) -> list[str]:
 
 
 def cut_tables(page) -> list[str]:
-    """Visible tables wider than the window or than a box that hides their overflow."""
+    """Visible tables wider than the window or than a box around them (hidden or scrolled overflow)."""
     return page.evaluate(
         """w => [...document.querySelectorAll('table')].filter(t => t.offsetParent !== null).flatMap(t => {
                 const r = t.getBoundingClientRect();
                 let cut = r.right > w + 1;
                 for (let e = t.parentElement; e && !cut; e = e.parentElement) {
                     const o = getComputedStyle(e).overflowX;
-                    if ((o === 'hidden' || o === 'clip') && e.scrollWidth > e.clientWidth + 1) cut = true;
+                    if (o !== 'visible' && e.scrollWidth > e.clientWidth + 1) cut = true;
                 }
                 return cut ? [t.id || t.className || 'table'] : [];
             })""",
