@@ -109,10 +109,15 @@ def scan_text(view: RunView, span, why: str, scan) -> str:
         return "The layer scan comes with a run (its baseline scores every layer at prefill)."
     a, b = span
     words = M.esc("".join(view.trace.tokens[a:b]), 60)
-    safe_from = "never" if scan.safe_from is None else f"from layer **{scan.safe_from}** on"
+    keep = f"{scan.keep_fraction:.0%}"
+    where = (
+        f"never stays inside the top {keep} through the last layer"
+        if scan.safe_from is None
+        else f"is inside the top {keep} from layer **{scan.safe_from}** on"
+    )
     return (
-        f"Span “{words}” ({M.esc(why)}). With no pruning, its worst token is inside the top "
-        f"{scan.keep_fraction:.0%} {safe_from}.{_first_prune(view, scan)}"
+        f"Span “{words}” ({M.esc(why)}). With no pruning, its worst token {where} (percentile ranks among "
+        f"the {view.trace.prompt_len} prompt tokens at prefill: 0% = the most attended).{_first_prune(view, scan)}"
     )
 
 

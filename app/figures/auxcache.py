@@ -45,7 +45,7 @@ def revivals_heatmap(trace, span: S.Span = None) -> go.Figure:
     rev = S.evidence_revivals(trace, span)[:MAX_MARKERS] if span else []
     if rev:
         hover = "focus span token %{text} revived<br>step %{x}, layer %{y}<extra></extra>"
-        fig.add_trace(revival_markers(trace, rev, "★ a focus span token revived", SPAN_COLOR, 9, hover))
+        fig.add_trace(revival_markers(trace, rev, "a focus span token revived", SPAN_COLOR, 9, hover))
     title = f"Revivals from the Aux Cache: {int(grid.sum())}"
     layout(
         fig, binned(title, width, "steps"), 320, legend=dict(orientation="h", y=-0.25), title_chars=HALF_TITLE

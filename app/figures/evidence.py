@@ -62,7 +62,7 @@ def evidence_plot(trace, span: S.Span, divergence: int | None = None) -> go.Figu
     if rev:
         hover = "revived %{text}<br>step %{x}, layer %{y}<extra></extra>"
         fig.add_trace(
-            revival_markers(trace, rev, "★ a span token revived (Aux Cache)", REVIVED_COLOR, 10, hover)
+            revival_markers(trace, rev, "a span token revived (Aux Cache)", REVIVED_COLOR, 10, hover)
         )
     if divergence is not None:
         dash = dict(color=SPAN_COLOR, dash="dash")

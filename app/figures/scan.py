@@ -55,7 +55,7 @@ def scan_plot(
     layout(fig, title, height=340, legend=dict(orientation="h", y=-0.28))
     fig.update_xaxes(title="layer (grey lines: this run's pruning layers)")
     fig.update_layout(
-        yaxis=dict(title="percentile rank (0 = most attended)", range=[100, 0]),
+        yaxis=dict(title="percentile rank (0 = top)", range=[100, 0]),
         yaxis2=dict(title="attention share (%)", rangemode="tozero", showgrid=False),
     )
     return fig

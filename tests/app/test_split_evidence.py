@@ -179,7 +179,10 @@ def test_every_mark_has_a_legend_entry(trace, comparison):
     ev = F.evidence_plot(trace, span, divergence=STEP)
     names = [d.name for d in ev.data if d.name]
     assert any(n.startswith("dashed line: the texts diverge") for n in names)
-    assert any(n.startswith("★") for n in names) == bool(S.evidence_revivals(trace, span))
+    stars = [d for d in ev.data if getattr(d, "marker", None) is not None and d.marker.symbol == "star"]
+    assert bool(stars) == bool(S.evidence_revivals(trace, span)) and all(
+        d.name and d.showlegend for d in stars
+    )
     fid = F.fidelity_plot(comparison.kl_per_step, comparison.top1_per_step, STEP)
     assert any("× no" in (d.name or "") for d in fid.data) and any(
         "dashed" in (d.name or "") for d in fid.data
