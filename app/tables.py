@@ -10,7 +10,7 @@ EVIDENCE_COLUMNS = [
     "position",
     "token",
     "prefill: pruned",
-    "rank at each pruning layer (this step; 1 = most attended, of the prompt and generated tokens entering it)",
+    "rank / tokens entering, at each pruning layer (1 = most attended)",
     "this step: selected through",
     "revived up to this step",
 ]
