@@ -223,6 +223,7 @@ Run a prompt to see them."""
     right = view.correct()
     name = esc(run_name(view.trace))
     answer = "" if right is None else f" {name}'s answer is **{'right' if right else 'wrong'}**."
+    answer += split_line(view)
     text = f"""### 8 · The outcome
 {esc(view.verdict())} TTFT went from {c.baseline_ttft_s:.2f} s to {c.lazy_ttft_s:.2f} s
 (**{c.ttft_speedup:.2f}×**) with {S.prefill_compute_share(view.trace):.0%} of the baseline's prompt
@@ -233,6 +234,25 @@ context): top-1 agreement **{c.top1_agreement:.0%}**, mean KL {c.mean_kl:.3g} na
 2.34× TTFT on LongBench multi-document QA for Llama 2 7B on an A100; the numbers here are this run's,
 on this model and this machine."""
     return text, F.fidelity_plot(c.kl_per_step, c.top1_per_step, c.first_divergence)
+
+
+def split_line(view) -> str:
+    """One sentence on what the baseline relied on where the texts part (Evidence, at the split)."""
+    try:
+        split = S.split_evidence(view.trace, view.comparison)
+    except ValueError:
+        return ""
+    if split is None:
+        return ""
+    dropped = [t for t in split.tokens if t.dropped_after is not None]
+    top = ", ".join(
+        f"“{esc(token_label(view.trace.tokens[t.position], escape=False))}”" for t in split.tokens[:3]
+    )
+    return (
+        f" Where the texts part (step {split.step}), the baseline's last token attended most to {top}, …; "
+        f"{esc(run_name(view.trace))} dropped {len(dropped)} of its top {len(split.tokens)} there "
+        "(**Evidence → At the split**)."
+    )
 
 
 PAGES = (

@@ -225,3 +225,13 @@ def test_the_walkthrough_calls_the_first_token_a_sink_only_where_it_is_one():
     assert "an **attention sink**" in walkthrough.sink_sentence(np.array([0.7, 0.2, 0.1]))
     weak = walkthrough.sink_sentence(np.array([0.05, 0.6, np.nan, 0.35]))
     assert "5%" in weak and "not the attention sink" in weak
+
+
+def test_the_walkthroughs_outcome_points_to_the_split(trace, comparison):
+    view = RunView(trace, "test", comparison)
+    split = S.split_evidence(trace, comparison)
+    dropped = sum(t.dropped_after is not None for t in split.tokens)
+    line = walkthrough.split_line(view)
+    assert f"(step {STEP})" in line and f"dropped {dropped} of its top {len(split.tokens)}" in line
+    assert "Evidence → At the split" in walkthrough.page_outcome(view)[0]
+    assert walkthrough.split_line(RunView(trace, "test", synthetic_comparison(divergence=None))) == ""
