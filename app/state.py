@@ -86,6 +86,8 @@ class RunView:
         lists = (
             0 if c is None else 80 * (len(c.baseline_tokens) + len(c.lazy_tokens) + 3 * len(c.kl_per_step))
         )
+        if c is not None and c.baseline_attention is not None:  # Python floats in lists: ~32 bytes each
+            lists += 32 * sum(len(row) for row in c.baseline_attention)
         return arrays + texts + lists + (0 if self.scan is None else self.scan.nbytes)
 
     def correct(self, baseline: bool = False) -> bool | None:

@@ -235,3 +235,9 @@ def test_the_walkthroughs_outcome_points_to_the_split(trace, comparison):
     assert f"(step {STEP})" in line and f"dropped {dropped} of its top {len(split.tokens)}" in line
     assert "Evidence → At the split" in walkthrough.page_outcome(view)[0]
     assert walkthrough.split_line(RunView(trace, "test", synthetic_comparison(divergence=None))) == ""
+
+
+def test_a_views_memory_counts_the_baseline_attention(trace, comparison):
+    bare = RunView(trace, "test", dataclasses.replace(comparison, baseline_attention=None))
+    full = RunView(trace, "test", comparison)
+    assert full.nbytes() - bare.nbytes() >= 8 * L * (PROMPT + STEP)
