@@ -421,9 +421,10 @@ def compare_stream(
     the forced twin, which starts from it where the tokens part; the fork is freed however this ends.
     instrument: the pruned run records its Trace (`run.trace`), and where the texts diverge the
     Comparison gets the baseline's attention at the split (`split_attention`: the baseline, kept open for
-    it, runs that one step again after the timed runs, untimed; skipped when stopped). scan: the
-    baseline also runs the layer scan (`baseline.scan`). base: a baseline result of the same prompt with logits (e.g. a bench's own
-    interleaved run): used as given, not run again. Timings: see the module doc.
+    it, runs that one step again after the timed runs, untimed; skipped when stopped).
+    scan: the baseline also runs the layer scan (`baseline.scan`). base: a baseline result of the same
+    prompt with logits (e.g. a bench's own interleaved run): used as given, not run again.
+    Timings: see the module doc.
     """
     ids = encode_prompt(lm, prompt, chat=chat)
     total, given = (2, True) if base is not None else (3, False)
