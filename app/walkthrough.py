@@ -205,12 +205,25 @@ cache, or its hidden state from the Aux Cache, never recompute it. So the comput
 baseline's. In this run the most times any (token, layer) was computed is **{worst}**, and prompt
 computations reached **{frac:.0%}** of the baseline's by the last step (paper Figs. 3 and 7).
 
-Time is another matter: the decode steps do the work the prefill deferred. Here they computed
-**{sum(revived[1:]):,}** token-layers for tokens revived from the Aux Cache (a token-layer: one token at
-one layer; a revived token counts once per layer computed for it), most at step
-{int(np.argmax(revived))}: a decode step carries that work on top of the baseline's one token per
-layer.{decode}"""
+{deferred_work(revived)}{decode}"""
     return text, F.cumulative_compute_plot(t)
+
+
+def deferred_work(revived: list[int]) -> str:
+    """What the decode steps of this run computed for revived tokens (token-layers per step)."""
+    total = sum(revived[1:])
+    if total == 0:
+        return (
+            "Time is another matter, though not in this run: no decode step revived a token, so each "
+            "computed only its new token (a token-layer: one token at one layer)."
+        )
+    return (
+        "Time is another matter: the decode steps do the work the prefill deferred. Here they computed "
+        f"**{total:,}** token-layers for tokens revived from the Aux Cache (a token-layer: one token at one "
+        f"layer; a revived token counts once per layer computed for it), most at step "
+        f"{int(np.argmax(revived))}: a decode step carries that work on top of the baseline's one token per "
+        "layer."
+    )
 
 
 def page_outcome(view):

@@ -241,3 +241,9 @@ def test_a_views_memory_counts_the_baseline_attention(trace, comparison):
     bare = RunView(trace, "test", dataclasses.replace(comparison, baseline_attention=None))
     full = RunView(trace, "test", comparison)
     assert full.nbytes() - bare.nbytes() >= 8 * L * (PROMPT + STEP)
+
+
+def test_the_walkthrough_says_what_the_decode_steps_computed_in_this_run():
+    assert "not in this run: no decode step revived a token" in walkthrough.deferred_work([0, 0, 0])
+    busy = walkthrough.deferred_work([0, 30, 90, 10])
+    assert "**130** token-layers" in busy and "most at step 2" in busy
