@@ -11,18 +11,15 @@ import re
 
 import pytest
 
-from tests.e2e.test_browser import CHROMIUM, browser, open_page, open_tab, run_button, set_max_new  # noqa: F401
+from tests.support.browser import needs_chromium, open_page, open_tab, run_button, set_max_new
 
 FOUNDERS = "Town founders (both answers wrong)"  # assets/examples/6_founders.json
 WIDTH, HEIGHT = 1280, 800
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason="needs Debian's chromium"),
-]
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 @pytest.fixture(scope="module")
-def founders(browser, launched_app):  # noqa: F811
+def founders(browser, launched_app):
     """The founders example run once with `default` (16 new tokens: the server's limit) at 1280x800."""
     page = open_page(browser, launched_app.url, WIDTH, HEIGHT)
     page.wait_for_selector("#lz-survival-plot .js-plotly-plot", timeout=60_000)
