@@ -422,21 +422,24 @@ def split_summary(trace, split, base_token: str, lazy_token: str, shared: str = 
     return " ".join(x for x in lines if x)
 
 
+def no_split(comparison) -> str:
+    """Why there is no split to show: no comparison, the same text, or no record of it."""
+    if comparison is None:
+        return "No baseline comparison in this trace: run a prompt to see what the baseline relied on."
+    if comparison.same_text:
+        return (
+            "The texts agree: there is no split to explain. The focus span view follows a span across steps."
+        )
+    return (
+        "This comparison has no record of the baseline's attention at the split (a trace file made "
+        "before it was recorded, or a run stopped there): run the prompt again to see it."
+    )
+
+
 def split_html(trace, split, comparison) -> str:
     """The Evidence view at the split: the summary, then the table of the baseline's top tokens."""
     if split is None:
-        if comparison is None:
-            return note_html(
-                "No baseline comparison in this trace: run a prompt to see what the baseline relied on."
-            )
-        if comparison.same_text:
-            return note_html(
-                "The texts agree: there is no split to explain. The focus span view follows a span across steps."
-            )
-        return note_html(
-            "This comparison has no record of the baseline's attention at the split (a trace file made "
-            "before it was recorded): run the prompt again to see it."
-        )
+        return note_html(no_split(comparison))
     t = split.step
     base = comparison.baseline_tokens[t] if t < len(comparison.baseline_tokens) else "(end)"
     lazy = comparison.lazy_tokens[t] if t < len(comparison.lazy_tokens) else "(end)"

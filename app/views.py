@@ -76,7 +76,9 @@ def render_run(view: RunView | None, focus: str) -> dict:
         V.SPLIT_HTML: safe(
             "Baseline's attention at the split", M.split_html, t, split, view.comparison, kind="html"
         ),
-        V.SPLIT_PLOT: safe("Baseline's attention at the split", F.split_plot, t, split),
+        V.SPLIT_PLOT: safe(
+            "Baseline's attention at the split", F.split_plot, t, split, M.no_split(view.comparison)
+        ),
         V.EVIDENCE_PLOT: safe("Evidence", F.evidence_plot, t, span, view.divergence),
         V.SCAN_PLOT: safe(
             "Layer scan", F.scan_plot, scan, t.schedule, "Layer scan", t.layer_types, t.sliding_window

@@ -87,12 +87,13 @@ def colour_top(z: np.ndarray) -> float:
     return rest if rest > 0 else float(z.max()) or 1.0
 
 
-def split_plot(trace, split: S.Split | None) -> go.Figure:
+def split_plot(trace, split: S.Split | None, why: str = "The texts agree: no split to explain.") -> go.Figure:
     """Layers x the baseline's most attended prompt tokens at the divergence step: its attention (head
     mean, share of the step's context) on each, crosses where the pruned run did not select the token
-    at that layer at that step, and the share of the baseline's attention the pruned run left out."""
+    at that layer at that step, and the share of the baseline's attention the pruned run left out.
+    why: the message without a split (markup.no_split)."""
     if split is None or not split.tokens:
-        return empty_figure("Baseline's attention at the split", "The texts agree: no split to explain.")
+        return empty_figure("Baseline's attention at the split", why)
     L = trace.num_layers
     names = [f"{tok.position}: {token_label(trace.tokens[tok.position], 16)}" for tok in split.tokens]
     z = np.stack([tok.attention for tok in split.tokens])  # (k, L)

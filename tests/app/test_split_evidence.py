@@ -121,6 +121,8 @@ def test_split_plot_draws_the_attention_and_crosses_where_lazyllm_did_not_select
     z = np.asarray(heat.z)
     assert heat.zmax == pytest.approx(np.sort(z.max(axis=1))[-2])  # the sink's row saturates
     assert "no split" in F.split_plot(trace, None).layout.annotations[0].text
+    missing = M.no_split(synthetic_comparison(divergence=STEP))
+    assert "no record" in F.split_plot(trace, None, missing).layout.annotations[0].text
 
 
 def test_the_views_draw_the_split_and_the_verdict_links_to_it(trace, comparison):
