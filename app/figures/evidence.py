@@ -12,6 +12,7 @@ from app.figures.messages import empty_figure
 from app.markup import run_name, token_label
 from app.plotting import (
     LAZY_COLOR,
+    MAX_PANELS,
     REVIVED_COLOR,
     SPAN_COLOR,
     STATE_COLORS,
@@ -138,6 +139,11 @@ def split_plot(trace, split: S.Split | None, why: str = "The texts agree: no spl
             hovertemplate="layer %{x}: %{y:.0%} of the baseline's attention left out<extra></extra>",
         )
     )
+    grey = dict(color="#999", width=1)
+    for layer, _ in list(trace.schedule)[: MAX_PANELS * 8]:
+        fig.add_vline(x=int(layer) + 0.5, line=grey)
+    if trace.schedule:
+        legend_entry(fig, "grey line: a pruning layer of this run", line=grey)
     title = f"Step {split.step}: the prompt tokens the baseline attended to most, layer by layer"
     layout(fig, title, height=160 + 28 * len(names), legend=dict(orientation="h", y=-0.3), showlegend=True)
     fig.update_layout(

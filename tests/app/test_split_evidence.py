@@ -108,7 +108,9 @@ def test_split_html_escapes_the_tokens(trace, comparison):
 def test_split_plot_draws_the_attention_and_crosses_where_lazyllm_did_not_select(trace, comparison):
     split = S.split_evidence(trace, comparison)
     fig = F.split_plot(trace, split)
-    heat, crosses, missed = fig.data
+    heat, crosses, missed, pruning = fig.data
+    assert pruning.name == "grey line: a pruning layer of this run"
+    assert sorted(v.x0 for v in fig.layout.shapes) == [2.5, 5.5]  # after layers 2 and 5
     np.testing.assert_allclose(np.asarray(heat.z), np.stack([t.attention for t in split.tokens]))
     want = sum(int((~t.selected).sum()) for t in split.tokens)
     assert len([x for x in crosses.x if x is not None]) == want
