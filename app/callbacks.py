@@ -483,15 +483,18 @@ class Callbacks:
         """A link to the panel's inputs (the query part: the page makes it absolute and copies it). It
         names the run on screen too when that run is of these inputs' prompt and the server holds it."""
         example = None if example == CUSTOM else example
-        req = RunRequest.parse(
-            self.app.limits, prompt, model, preset, rows, strategy, max_new, expected, example
-        )
-        run = None
-        if isinstance(key, str) and not key.startswith(RECORDED):
-            view = self.app.views.get(key)
-            if view is not None and view.inputs is not None and view.inputs.get("prompt") == req.prompt:
-                run = key
-        return {V.LINK: link_query(link_params(req, self.app.examples, run))}
+        try:
+            req = RunRequest.parse(
+                self.app.limits, prompt, model, preset, rows, strategy, max_new, expected, example
+            )
+            run = None
+            if isinstance(key, str) and not key.startswith(RECORDED):
+                view = self.app.views.get(key)
+                if view is not None and view.inputs is not None and view.inputs.get("prompt") == req.prompt:
+                    run = key
+            return {V.LINK: link_query(link_params(req, self.app.examples, run))}
+        except ValueError as e:  # no link: the box holds none (an older link would be of other inputs)
+            return {V.LINK: "", V.STATUS: M.status_html(f"No link: {M.message(e, 300)}", "error")}
 
     @guarded
     def open_link(self, focus, mode, request: gr.Request = None) -> dict:
@@ -531,11 +534,12 @@ def stale_html(view: RunView, unknown: bool) -> str:
     """The note over results of another prompt, and the style that dims them while it is up."""
     whose = "a trace whose prompt is not known" if unknown else "another prompt"
     text = (
-        f"From a previous prompt: the results on screen ({view.source}) are of {whose}, not of the prompt "
-        "in the box. Press Run to see this prompt's."
+        f"the results on screen ({view.source}) are of {whose}, not of the prompt in the box. Press Run "
+        "to see this prompt's."
     )
     dim = ", ".join(f"#{i}" for i in DIMMED)
     return (
-        f'<div class="lz-status lz-wait" id="lz-stale-note" data-stale="1">{M.esc(text, 400)}</div>'
+        '<div class="lz-status lz-wait" id="lz-stale-note" data-stale="1"><b>From a previous prompt:</b> '
+        f"{M.esc(text, 400)}</div>"
         f"<style>{dim} {{ opacity: 0.4; filter: grayscale(0.7); }}</style>"
     )

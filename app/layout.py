@@ -1,8 +1,8 @@
 """The explorer's layout: every component, registered under its View name (no events here).
 
 Every component starts with its final value at build time (the first recorded example's views, `start`),
-so no start-up event ever writes to the page: what a visitor types the instant the page shows stays
-theirs.
+so no start-up event writes to the page: what a visitor types the instant the page shows stays
+theirs. (A page opened from a link to a run gets the link's inputs on load: app/links.py.)
 """
 
 from __future__ import annotations

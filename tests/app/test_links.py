@@ -244,3 +244,22 @@ def test_a_run_pressed_before_the_picked_example_arrived_runs_the_example(app):
     assert cb.picked(harbour.prompt, harbour.name) is None  # arrived
     assert cb.picked("my own prompt", harbour.name) is None  # the visitor's own: it runs
     assert cb.picked(passkey.prompt, CUSTOM) is None
+
+
+def test_the_link_button_writes_the_query_or_says_why_not(app):
+    cb = Callbacks(app)
+    prompt = "The gate code is 3141. What is the gate code?"
+    out = cb.share(prompt, EMBEDDED, "default", [[12, 0.4], [18, 0.4]], "static", 4, "", CUSTOM, None)
+    assert (
+        out["link"].startswith("?prompt=") and "strategy=static" in out["link"] and "tokens=4" in out["link"]
+    )
+    # the run on screen is named when it is of these inputs' prompt and the server holds it
+    req = RunRequest.parse(LIMITS, prompt, EMBEDDED, "default", None, "static", 4)
+    key = app.views.put(RunView(synthetic_trace(), "run", inputs=request_record(req)))
+    assert f"run={key}" in cb.share(prompt, EMBEDDED, "default", None, "static", 4, "", CUSTOM, key)["link"]
+    assert "run=" not in cb.share("another", EMBEDDED, "default", None, "static", 4, "", CUSTOM, key)["link"]
+    rng = __import__("random").Random(1)
+    noise = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz ") for _ in range(12_000))
+    refused = cb.share(noise, EMBEDDED, "default", None, "lazy", 4, "", CUSTOM, None)
+    assert refused["link"] == "" and "too long for a link" in refused["status"]
+    assert "prompt is empty" in cb.share("", EMBEDDED, "default", None, "lazy", 4, "", CUSTOM, None)["status"]

@@ -72,7 +72,9 @@ def test_build_demo_sets_every_view_at_build_time_and_loads_only_links(app):
 def test_run_marks_views_pending_then_streams_then_draws_every_view(app):
     outs = run(app)
     assert "Pending" in outs[0]["verdict"] and "Pending" in outs[0]["survival"].layout.annotations[0].text
-    assert outs[0]["stale_note"] == ""  # the results coming are this prompt's (the screen check follows the run)
+    assert (
+        outs[0]["stale_note"] == ""
+    )  # the results coming are this prompt's (the screen check follows the run)
     assert any('data-kind="run"' in o.get("status", "") for o in outs[1:-1])
     final = outs[-1]
     assert 'data-kind="done"' in final["status"], final["status"]
@@ -359,7 +361,9 @@ def test_example_selection_and_edits(app):
     assert picked["strategy"] == recorded.strategy and picked["max_new"] == min(24, app.limits.max_new_tokens)
     assert picked["model"] == EMBEDDED and picked["example"] == name
     harbour = next(e for e in app.examples.values() if e.task == "harbour_notes")
-    picked = cb.on_example(harbour.name, "", "importance")  # the lesson's example selects the preset it is about
+    picked = cb.on_example(
+        harbour.name, "", "importance"
+    )  # the lesson's example selects the preset it is about
     layers = app.hub.lm.num_layers if app.hub.lm is not None else 30
     assert harbour.preset == "paper" and picked["preset"] == "paper"
     assert picked["schedule"] == [
