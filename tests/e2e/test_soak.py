@@ -67,7 +67,7 @@ class Visitor:
     def load(self, i: int) -> None:
         session = uuid.uuid4().hex
         assert get(self.url) > 10_000 and get(self.url + "config") > 10_000
-        events = [(self.example, [self.examples[i % len(self.examples)]])]
+        events = [(self.example, [self.examples[i % len(self.examples)], "", "importance"])]
         if i % 5 == 0:
             events.append((self.next, [None, None]))
         if i % 10 == 0:
