@@ -9,33 +9,17 @@ wrong. No model runs here: every view is a recorded trace's (three page loads in
 from __future__ import annotations
 
 import json
-import os
 from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.test_browser import ARGS, CHROMIUM, open_page, open_tab
 from tests.support.app_server import ROOT
+from tests.support.browser import needs_chromium, open_page, open_tab
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt-get install chromium)"
-    ),
-]
+pytestmark = [pytest.mark.slow, needs_chromium]
 HARBOUR = "Harbour notes (the answer changes)"
 CODE = "Code completion"
 MINE = "Notes of my own: the heron is grey and the gate code is 3141. What is the gate code?"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def value(page, selector: str) -> str:
@@ -93,12 +77,9 @@ def test_nothing_of_another_run_looks_current(browser, launched_app, tmp_path):
 
         # a trace file of a prompt of the visitor's own: its inputs fill the panel
         data = json.loads((ROOT / "assets" / "traces" / "4_code.json").read_text())
-        data["explorer"].update(
-            example=None,
-            expected="3141",
-            inputs=dict(prompt=MINE, example=None, expected="3141", model=None, preset="fast",
-                        schedule="12:0.3, 18:0.3", strategy="static", new_tokens=5),
-        )  # fmt: skip
+        inputs = dict(prompt=MINE, example=None, expected="3141", model=None, preset="fast")
+        inputs.update(schedule="12:0.3, 18:0.3", strategy="static", new_tokens=5)
+        data["explorer"].update(example=None, expected="3141", inputs=inputs)
         path = tmp_path / "mine.json"
         path.write_text(json.dumps(data))
         open_tab(page, "Trace files")

@@ -120,8 +120,9 @@ def test_no_start_up_event_and_only_the_visitors_acts_write_the_run_panel(shared
     prompt = next(e["prompt"] for e in examples if e["name"] == shown)
     assert comps[by_elem["lz-prompt"]]["props"]["value"] == prompt  # the example's, set at build time
     writers = [d for d in config["dependencies"] if by_elem["lz-prompt"] in d["outputs"]]
-    triggers = sorted(f"{comps[t[0]]['props'].get('elem_id')} {t[1]}" if t[0] in comps else t[1]
-                      for d in writers for t in d["targets"])  # the page's load: no component  # fmt: skip
+    targets = [t for d in writers for t in d["targets"]]
+    # the page's load has no component
+    triggers = sorted(f"{comps[i]['props'].get('elem_id')} {t}" if i in comps else t for i, t in targets)
     assert triggers == sorted(
         ["load", "lz-example input", "lz-recorded input", "lz-upload upload"]
         + [f"lz-{b} click" for b in ("run", "compare", "sweep")]
