@@ -350,9 +350,11 @@ class Callbacks:
         if isinstance(record.get("new_tokens"), int) and record["new_tokens"] > limit:
             notes.append(f"it ran {record['new_tokens']} new tokens; this deployment runs at most {limit}")
             record["new_tokens"] = limit
-        if record.get("model") and (record["model"] or EMBEDDED) not in self.app.limits.model_choices():
+        if record.get("model") and record["model"] not in self.app.limits.model_choices():
             notes.append(f"its model {record['model']!r} is not offered here: the embedded model is chosen")
             record["model"] = None
+        if record.get("example") and record["example"] not in self.app.examples:
+            record["example"] = None  # an example of another deployment: its prompt is the file's own
         known = bool(record.get("prompt")) or bool(record.get("example"))
         if not known:
             notes.append("the file does not hold its prompt's text: the prompt box is empty")
@@ -375,7 +377,7 @@ class Callbacks:
         note = (
             f" Its inputs are in the run panel{': ' + note if note else ''}."
             if req
-            else f" Not restored: {note}."
+            else f" The run panel is unchanged: {note}."
         )
         out[V.STATUS] = M.status_html(f"{what}.{note}", "done")
         return out
@@ -408,8 +410,9 @@ class Callbacks:
         req, known, _ = self.view_request(view) if view is not None else (None, False, "")
         if req is not None and known:
             return req
+        tokens = min(24, self.app.limits.max_new_tokens)
         return RunRequest.parse(
-            self.app.limits, ex.prompt, None, ex.preset, None, None, 24, ex.answer, ex.name
+            self.app.limits, ex.prompt, None, ex.preset, None, None, tokens, ex.answer, ex.name
         )
 
     def preset_fields(self, preset: str) -> dict:

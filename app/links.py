@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 from app.inputs import RunRequest, check_choice
 from app.serving import EMBEDDED, Limits
 from app.state import Example, RunView
-from lazyllm.config import PRESETS, format_schedule, quote
+from lazyllm.config import PRESETS, format_schedule, parse_schedule, quote
 
 INPUT_KEYS = ("prompt", "example", "expected", "model", "preset", "schedule", "strategy", "new_tokens")
 LINK_KEYS = ("example", "prompt", "expected", "model", "preset", "schedule", "strategy", "tokens", "run")
@@ -157,8 +157,6 @@ def request_from_record(record: Mapping, limits: Limits, examples: Mapping[str, 
 
 def _schedule_rows(text):
     """Schedule text -> pairs (an empty text: prune nothing); lazyllm's parser says what is wrong."""
-    from lazyllm.config import parse_schedule
-
     if not isinstance(text, str):
         raise ValueError(f"schedule must be text like 9:0.7, 19:0.7; got {quote(text)}")
     return parse_schedule(text)

@@ -263,3 +263,19 @@ def test_the_link_button_writes_the_query_or_says_why_not(app):
     refused = cb.share(noise, EMBEDDED, "default", None, "lazy", 4, "", CUSTOM, None)
     assert refused["link"] == "" and "too long for a link" in refused["status"]
     assert "prompt is empty" in cb.share("", EMBEDDED, "default", None, "lazy", 4, "", CUSTOM, None)["status"]
+
+
+def test_a_file_from_another_deployment_restores_what_this_one_offers(app):
+    """A model this deployment does not offer, more new tokens than it allows, an example it does not
+    have: the rest is restored, and the note says what was changed."""
+    inputs = dict(prompt="What is 2+2?", example="An example elsewhere", expected="4", model="other/model")
+    inputs.update(preset="default", schedule=None, strategy="random", new_tokens=500)
+    req, known, note = Callbacks(app).view_request(RunView(synthetic_trace(), "file x.json", inputs=inputs))
+    assert known and (req.prompt, req.example, req.model, req.strategy) == (
+        "What is 2+2?",
+        None,
+        EMBEDDED,
+        "random",
+    )
+    assert req.new_tokens == LIMITS.max_new_tokens
+    assert "not offered here" in note and f"at most {LIMITS.max_new_tokens}" in note
