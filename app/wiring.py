@@ -111,7 +111,8 @@ def _screen_check(cb: Callbacks, c: Components):
 
 
 def _wire_run(cb: Callbacks, c: Components, screen, fills: list) -> None:
-    """Examples and presets fill the run panel (visitor's choices only); the buttons run jobs."""
+    """Examples and presets fill the run panel (visitor's choices only; an example shows its recorded
+    run); an edited prompt marks results of another prompt; the buttons run jobs."""
 
     def on_preset(preset):
         if preset not in PRESETS:
@@ -192,9 +193,10 @@ def _wire_files(cb: Callbacks, c: Components, screen) -> list:
 
 
 def _wire_links(cb: Callbacks, c: Components, screen, demo: gr.Blocks | None) -> None:
-    """ "Link to these inputs" (app/links.py): the server writes the query, the page makes it absolute
-    and copies it. A page opened from a link gets the link's inputs (and run) on load."""
-    ins = [*outs(c, RUN_INPUTS[:8]), c[V.VIEW]]
+    """The link button (app/links.py): the server writes the query, the page makes it absolute and
+    copies it. A page opened from a link gets the link's inputs (and run) on load."""
+    fields = (V.PROMPT, V.MODEL, V.PRESET, V.SCHEDULE, V.STRATEGY, V.MAX_NEW, V.EXPECTED, V.EXAMPLE, V.VIEW)
+    ins = outs(c, fields)  # Callbacks.share's arguments
     made = c[V.LINK_BUTTON].click(
         bind(cb.share, c, [c[V.LINK], c[V.STATUS]]), ins, [c[V.LINK], c[V.STATUS]], **QUIET
     )
