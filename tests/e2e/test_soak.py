@@ -74,7 +74,8 @@ class Visitor:
             events.append((self.step, [None, 1, "", "importance"]))
         for fn, data in events:
             msg = call_event(self.url, fn, data, session=session)
-            assert msg["success"] and not said(msg), msg.get("output")
+            answer = said(msg)  # an example says it shows its recorded run; nothing else says anything
+            assert msg["success"] and (not answer or answer.startswith("Loaded the recorded")), answer
 
     def run(self, i: int) -> str:
         msg = call_event(self.url, self.run_fn, ui_run(PROMPTS[i % len(PROMPTS)], max_new=1), timeout_s=300)
