@@ -223,8 +223,11 @@ def _scan_tab(c: Components, start: dict) -> None:
 
 
 def _evidence_tab(c: Components, start: dict) -> None:
-    """Two views: the baseline's attention at the split (first: shown when the tab opens), the focus span."""
-    with gr.Tabs(elem_id="lz-evidence-tabs"):
+    """Two views: the baseline's attention at the split (shown where the texts part), the focus span (shown
+    where they agree, or when the visitor types a span: views.evidence_choice)."""
+    selected = _update(start, V.EVIDENCE_TABS, "selected", "split")
+    with gr.Tabs(selected=selected, elem_id="lz-evidence-tabs") as tabs:
+        c[V.EVIDENCE_TABS] = tabs
         with gr.Tab("At the split: what the baseline relied on", id="split"):
             _note(texts.SPLIT_NOTE)
             c[V.SPLIT_HTML] = gr.HTML(_value(start, V.SPLIT_HTML, ""), elem_id="lz-split-html")

@@ -62,6 +62,7 @@ class View(StrEnum):
     SCAN_MD = "scan_md"
     SCAN_PLOT = "scan_plot"
     # Evidence: at the split (the baseline's attention), and the focus span
+    EVIDENCE_TABS = "evidence_tabs"  # which of the two: at the split, or the focus span
     SPLIT_HTML = "split_html"
     SPLIT_PLOT = "split_plot"
     EVIDENCE_MD = "evidence_md"
@@ -103,6 +104,7 @@ STEP_VIEWS = (
     V.EVIDENCE_MD,
 )
 RUN_WIDE = (
+    V.EVIDENCE_TABS,
     V.SPLIT_HTML,
     V.SPLIT_PLOT,
     V.EVIDENCE_PLOT,

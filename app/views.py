@@ -73,6 +73,7 @@ def render_run(view: RunView | None, focus: str) -> dict:
     no_scan = "No scan: this trace has no baseline scan, or no span in the prompt."
     split = safe("Baseline's attention at the split", S.split_evidence, t, view.comparison, kind="value")
     return {
+        V.EVIDENCE_TABS: gr.update(selected=evidence_choice(split, focus)),
         V.SPLIT_HTML: safe(
             "Baseline's attention at the split", M.split_html, t, split, view.comparison, kind="html"
         ),
@@ -91,6 +92,12 @@ def render_run(view: RunView | None, focus: str) -> dict:
         V.CACHE_SIZES: safe("Cache sizes", F.cache_sizes_plot, t),
         V.CUMULATIVE: safe("Cumulative computations", F.cumulative_compute_plot, t),
     }
+
+
+def evidence_choice(split, focus: str) -> str:
+    """The Evidence view shown first: the split where the texts part ("split"), the focus span ("span")
+    where they agree or the visitor typed a span."""
+    return "span" if split is None or (focus or "").strip() else "split"
 
 
 def _first_prune(view: RunView, scan) -> str:
@@ -222,6 +229,7 @@ def pending_views() -> dict:
     out.update({k: M.pending_html(what) for k, what in PENDING_TEXTS.items()})
     out[V.JUMP] = gr.update(value="Go to the divergence", interactive=False)
     out[V.DOWNLOAD] = gr.update(value=None)
+    out[V.EVIDENCE_TABS] = gr.update()  # the choice follows the run's views
     return out
 
 

@@ -251,3 +251,14 @@ def test_the_walkthrough_says_what_the_decode_steps_computed_in_this_run():
     assert "not in this run: no decode step revived a token" in walkthrough.deferred_work([0, 0, 0])
     busy = walkthrough.deferred_work([0, 30, 90, 10])
     assert "**130** token-layers" in busy and "most at step 2" in busy
+
+
+def test_the_evidence_opens_on_the_split_where_the_texts_part(trace, comparison):
+    split = S.split_evidence(trace, comparison)
+    assert views.evidence_choice(split, "") == "split"
+    assert views.evidence_choice(split, "120-135") == "span"  # the visitor asked for a span
+    assert views.evidence_choice(None, "") == "span"  # same text, or nothing recorded
+    out = views.render_run(RunView(trace, "test", comparison), "")
+    assert out[views.V.EVIDENCE_TABS]["selected"] == "split"
+    same = views.render_run(RunView(trace, "test", synthetic_comparison(divergence=None)), "")
+    assert same[views.V.EVIDENCE_TABS]["selected"] == "span"

@@ -156,3 +156,14 @@ def test_labels_legends_and_no_clipping_at_1280(founders):
     assert any(e.startswith("dashed line: the texts diverge") for e in entries), entries
     assert not clipped_titles(founders), clipped_titles(founders)
     assert not founders.errors, founders.errors
+
+
+def test_a_typed_focus_span_opens_the_span_view(founders):
+    """The last test of the module (it changes the focus): a span typed by the visitor is what the
+    Evidence tab then shows first."""
+    open_tab(founders, "Evidence")
+    founders.locator("#lz-focus textarea, #lz-focus input").first.fill("Nils Castell")
+    founders.locator("#lz-focus textarea, #lz-focus input").first.press("Enter")
+    founders.locator("#lz-evidence-md").wait_for(state="visible", timeout=30_000)
+    assert "Nils Castell" in founders.inner_text("#lz-evidence-md")
+    assert not founders.locator("#lz-split-table").is_visible()
