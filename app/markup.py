@@ -32,7 +32,7 @@ DEFINITIONS = {
     "embedded_short": "GGUF: a model file shipped in a pip package, de-quantised to fp32 on load",
     "agreement": "each run feeds back its own tokens; steps where both produced the same token / steps of "
     "the longer run (after a divergence the texts differ, so read it with the divergence step)",
-    "forced": "the pruned model is fed the baseline's tokens, so both predict from the same context at every "
+    "forced": "LazyLLM is fed the baseline's tokens, so both predict from the same context at every "
     "step: KL(baseline ‖ pruned) of the next-token distributions, in nats, and top-1 agreement",
 }
 
@@ -345,8 +345,8 @@ SPLIT_COLUMNS = (
     ("token", "its position in the context and its text"),
     ("baseline attention", "the last token's attention on it (head mean), averaged over the layers"),
     ("best rank", "its best rank over the layers: 1 = most attended, out of the step's context tokens"),
-    ("LazyLLM at this step", "the layers the pruned run selected it in at the divergence step"),
-    ("at prefill", "where the pruned run's prefill pruned it"),
+    ("LazyLLM at this step", "the layers LazyLLM selected it in at the divergence step"),
+    ("at prefill", "where LazyLLM's prefill pruned it"),
     ("revived", "each (step, layer) at which it was computed again from the Aux Cache, up to this step"),
 )
 

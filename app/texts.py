@@ -55,7 +55,7 @@ AUX_NOTE = (
 STRATEGIES_NOTE = (
     "The paper's Table 1 on your prompt: **lazy**, **static** and **random** at the same schedule (the same "
     "budget), or LazyLLM at several keep fractions. One baseline serves every row (cached while only the "
-    "schedule or the strategy changes). KL is teacher-forced (the pruned model fed the baseline's tokens)."
+    "schedule or the strategy changes). KL is teacher-forced (LazyLLM fed the baseline's tokens)."
 )
 
 FILES_NOTE = (

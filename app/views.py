@@ -212,7 +212,7 @@ PENDING_TEXTS = {
     V.VERDICT: "the verdict",
     V.METRICS: "the comparison",
     V.BASE_TEXT: "the baseline's text",
-    V.LAZY_TEXT: "the pruned run's text",
+    V.LAZY_TEXT: "LazyLLM's text",
     V.PROMPT_HTML: "the shaded prompt",
     V.EVIDENCE_MD: "the evidence",
     V.SPLIT_HTML: "the baseline's attention at the split",

@@ -242,7 +242,7 @@ Run a prompt to see them."""
 (**{c.ttft_speedup:.2f}×**) with {S.prefill_compute_share(view.trace):.0%} of the baseline's prompt
 computations at prefill ({c.compute_fraction:.0%} over the whole generation).{answer}
 
-Teacher-forced fidelity (the pruned model fed the baseline's tokens, so both predict from the same
+Teacher-forced fidelity (LazyLLM fed the baseline's tokens, so both predict from the same
 context): top-1 agreement **{c.top1_agreement:.0%}**, mean KL {c.mean_kl:.3g} nats. The paper reports
 2.34× TTFT on LongBench multi-document QA for Llama 2 7B on an A100; the numbers here are this run's,
 on this model and this machine."""

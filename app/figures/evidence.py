@@ -124,7 +124,7 @@ def split_plot(trace, split: S.Split | None, why: str = "The texts agree: no spl
             mode="markers",
             name=f"not selected by {html.escape(run_name(trace), quote=False)} at step {split.step}",
             marker=dict(symbol="x-thin", size=9, line=dict(color="#000", width=1.5)),
-            hovertemplate="%{y}<br>layer %{x}: not selected by the pruned run<extra></extra>",
+            hovertemplate="%{y}<br>layer %{x}: not selected by LazyLLM<extra></extra>",
         )
     )
     fig.add_trace(
