@@ -268,8 +268,9 @@ class Split:
 
 def split_attention(comparison) -> np.ndarray | None:
     """float [L, n] the comparison's baseline attention at the split (Comparison.baseline_attention)."""
-    a = getattr(comparison, "baseline_attention", None) if comparison is not None else None
-    return None if a is None else np.asarray(a, dtype=np.float64)
+    if comparison is None or comparison.baseline_attention is None:
+        return None
+    return np.asarray(comparison.baseline_attention, dtype=np.float64)
 
 
 def attention_ranks(attention: np.ndarray) -> np.ndarray:
