@@ -266,7 +266,7 @@ class Split:
     missed: np.ndarray  # float [L]: share of the baseline's attention on tokens the pruned run left out
 
 
-def split_attention(comparison) -> np.ndarray | None:
+def baseline_attention(comparison) -> np.ndarray | None:
     """float [L, n] the comparison's baseline attention at the split (Comparison.baseline_attention)."""
     if comparison is None or comparison.baseline_attention is None:
         return None
@@ -284,7 +284,7 @@ def attention_ranks(attention: np.ndarray) -> np.ndarray:
 def split_evidence(trace, comparison, top_k: int = 8) -> Split | None:
     """The Split of a comparison whose texts diverge, or None (same text, no recorded attention, or a
     trace that does not reach the step). Raises ValueError when the attention does not fit the trace."""
-    a = split_attention(comparison)
+    a = baseline_attention(comparison)
     t = comparison.first_divergence if comparison is not None else None
     if a is None or t is None or t >= trace.num_steps:
         return None
