@@ -62,6 +62,21 @@ class Context:
     last: Progress | None = None
     live: bool = False
     partial: lazyllm.GenerationResult | None = None  # a stopped comparison's pruned run, as far as it went
+    post: Callable[[object], None] | None = None  # posts an event to the page at once (a RunWorker's queue)
+
+    def prefill_hook(self, runs: list[str], first: int, total: int, new_tokens: int):
+        """generate's on_prefill_layer for a job's runs `runs` (numbered from `first`, in the order they
+        prefill): a Progress "prefill: layer l/L" goes to the page after every layer (None: no page)."""
+        if self.post is None:
+            return None
+        run = [-1]
+
+        def report(done: int, layers: int) -> None:
+            run[0] += done == 1  # layer 1 again: the next run's prefill
+            i = min(run[0], len(runs) - 1)
+            self.post(Progress(runs[i], first + i, total, 0, new_tokens, "", prefill=(done, layers)))
+
+        return report
 
     def stopped(self) -> Stopped:
         """Where the job stopped; for a Run, the view of what its pruned run computed by then."""
@@ -105,6 +120,7 @@ def _compare(
         base=base,
         should_stop=ctx.stop.is_set,
         label=label,
+        on_prefill_layer=ctx.prefill_hook([label, "baseline"], first, total, req.new_tokens),
     )
     for u in updates:
         if u.done:
@@ -205,7 +221,12 @@ def table_job(ctx: Context, req: RunRequest, kind: str) -> Iterator:
 def _baseline(ctx: Context, lm, req: RunRequest, total: int):
     """The table's baseline: a plain run with logits, timed (its Progress is run 0 of `total`)."""
     updates = lazyllm.generate_stream(
-        lm, req.prompt, max_new_tokens=req.new_tokens, return_logits=True, should_stop=ctx.stop.is_set
+        lm,
+        req.prompt,
+        max_new_tokens=req.new_tokens,
+        return_logits=True,
+        should_stop=ctx.stop.is_set,
+        on_prefill_layer=ctx.prefill_hook(["baseline"], 0, total, req.new_tokens),
     )
     for up in updates:
         ctx.last = Progress("baseline", 0, total, up.step, req.new_tokens, up.text)
@@ -253,8 +274,8 @@ class RunWorker(threading.Thread):
     def __init__(self, app: App, job: Callable[[Context], Iterator]):
         super().__init__(daemon=True, name="lazyllm-run")
         self.app, self.job = app, job
-        self.ctx = Context(app)
         self.events: queue.Queue = queue.Queue()
+        self.ctx = Context(app, post=self.events.put)
 
     @property
     def stop(self) -> threading.Event:

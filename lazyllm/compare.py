@@ -344,6 +344,7 @@ def compare_stream(
     base: GenerationResult | None = None,
     should_stop: Callable[[], bool] | None = None,
     label: str = "LazyLLM",
+    on_prefill_layer: Callable[[int, int], None] | None = None,
 ) -> Iterator[CompareUpdate]:
     """The one comparison sequence: the pruned run, the baseline, and (if their texts differ) the pruned
     run teacher-forced on the baseline's tokens; yields a CompareUpdate per step of each run, then a
@@ -353,7 +354,9 @@ def compare_stream(
     the forced twin, which starts from it where the tokens part; the fork is freed however this ends.
     instrument: the pruned run records its Trace (`run.trace`). scan: the baseline also runs the layer
     scan (`baseline.scan`). base: a baseline result of the same prompt with logits (e.g. a bench's own
-    interleaved run): used as given, not run again. Timings: see the module doc.
+    interleaved run): used as given, not run again. on_prefill_layer: generate_stream's progress hook,
+    for the prefill of the pruned run, then of the baseline (the forced twin starts from the pruned run
+    and has no prefill of its own). Timings: see the module doc.
     """
     ids = encode_prompt(lm, prompt, chat=chat)
     total, given = (2, True) if base is not None else (3, False)
@@ -369,7 +372,12 @@ def compare_stream(
                 return None if u.result.stopped == "cancelled" else u.result
         return None
 
-    common = dict(max_new_tokens=max_new_tokens, return_logits=True, should_stop=should_stop)
+    common = dict(
+        max_new_tokens=max_new_tokens,
+        return_logits=True,
+        should_stop=should_stop,
+        on_prefill_layer=on_prefill_layer,
+    )
     pruned = generate_stream(lm, ids, config, instrument=instrument, seed=seed, forkable=True, **common)
     free = yield from run(label, 0, pruned)
     partial = ended[0] if ended else None

@@ -310,6 +310,7 @@ def _prepare(
     scan,
     forkable,
     fork_from,
+    on_prefill_layer,
 ) -> _Prepared:
     """Validate, encode, and build the runner (or take it from the fork); ValueError names the field."""
     config = (config or LazyConfig.preset("baseline")).resolved(lm.num_layers, lm.layer_types)
@@ -324,7 +325,14 @@ def _prepare(
         capacity = len(prompt_ids) + max_new_tokens
         reused = []
         runner = LazyRunner(
-            lm, config, capacity, instrument=instrument, seed=seed, scan=scan, forkable=forkable
+            lm,
+            config,
+            capacity,
+            instrument=instrument,
+            seed=seed,
+            scan=scan,
+            forkable=forkable,
+            on_prefill_layer=on_prefill_layer,
         )
     return _Prepared(
         lm=lm,
@@ -412,6 +420,7 @@ def generate_stream(
     scan: bool = False,
     forkable: bool = False,
     fork_from: GenerationResult | None = None,
+    on_prefill_layer=None,
 ) -> Iterator[StreamUpdate]:
     """Generate, yielding one StreamUpdate per step (0 = prefill); the last one has done=True and the result.
 
@@ -434,6 +443,10 @@ def generate_stream(
         (forced_tokens) reuses its steps that were fed the same tokens (all up to its first token that
         differs from forced_tokens) and runs only the rest, from that step's checkpoint. A fork is used
         once (fork_from.fork becomes None); the reused steps take 0 s (forced runs are not timed).
+    on_prefill_layer: optional callable, called as on_prefill_layer(layers_done, num_layers) after each
+        layer of the prefill (not of decode steps; not at all in a run forked from another), e.g. for a
+        "prefill: layer 12/30" progress line; it runs in the generating thread, should return quickly,
+        and its time is left out of the step's. It changes no result.
     Timings are the method's: instrumentation (instrument, scan, forkable) is timed apart and left out.
     """
     options = _options(locals())
@@ -485,6 +498,7 @@ def generate(
     scan: bool = False,
     forkable: bool = False,
     fork_from: GenerationResult | None = None,
+    on_prefill_layer=None,
 ) -> GenerationResult:
     """Greedy generation with LazyLLM (or the exact baseline when the config prunes nothing).
 
