@@ -7,6 +7,8 @@ theirs.
 
 from __future__ import annotations
 
+import inspect
+
 import gradio as gr
 
 from app import texts
@@ -21,6 +23,9 @@ from app.viewnames import View as V
 from lazyllm.config import PRESET_NOTES, PRESETS, STRATEGIES
 
 Components = dict[V, gr.components.Component]
+# Tabs that do not fit one row wrap onto the next (Gradio's default hides them in a "⋯" menu, where a
+# visitor on a phone does not see them); a Gradio without the option keeps its menu.
+TABS = {"overflow_behavior": "wrap"} if "overflow_behavior" in inspect.signature(gr.Tabs).parameters else {}
 SMALL = "lz-small"  # the class of the notes above each tab
 STACK = "lz-stack"  # a row that stacks on narrow screens
 
@@ -47,7 +52,7 @@ def lay_out(app: App, start: dict) -> Components:
         ("Walkthrough", "walk", lambda: _walk_tab(c, start)),
         ("Trace files", "files", lambda: _files_tab(app, c)),
     )
-    with gr.Tabs(elem_id="lz-tabs"):
+    with gr.Tabs(elem_id="lz-tabs", **TABS):
         for label, tab_id, fill in tabs:
             with gr.Tab(label, id=tab_id):
                 fill()
@@ -78,16 +83,19 @@ def _note(text: str) -> None:
 
 
 def _run_panel(app: App, c: Components) -> None:
-    _prompt_inputs(app, c)
-    _config_inputs(app, c)
+    """The prompt, then Run and the status (within the first screen, on a phone too), then the rest of
+    the inputs: the expected answer, the model, the preset, strategy and schedule, the token count."""
+    ex = _prompt_inputs(app, c)
     with gr.Row(elem_id="lz-buttons"):
         c[V.RUN] = gr.Button("Run LazyLLM and the baseline", variant="primary", elem_id="lz-run")
         c[V.STOP] = gr.Button("Stop", variant="stop", elem_id="lz-stop", scale=0, min_width=90)
     c[V.STATUS] = gr.HTML(status_html(texts.READY), elem_id="lz-status")
+    _answer_and_model(app, c, ex)
+    _config_inputs(app, c)
 
 
-def _prompt_inputs(app: App, c: Components) -> None:
-    """The example, its prompt and its expected answer, and the model."""
+def _prompt_inputs(app: App, c: Components):
+    """The example and its prompt; returns the example shown (None without examples)."""
     names = list(app.examples)
     first = app.start_name if app.start_name in app.examples else (names[0] if names else None)
     ex = app.examples.get(first)
@@ -95,8 +103,13 @@ def _prompt_inputs(app: App, c: Components) -> None:
         [*names, CUSTOM], value=first or CUSTOM, label="Example prompt", elem_id="lz-example"
     )
     c[V.PROMPT] = gr.Textbox(
-        ex.prompt if ex else "", label="Prompt", lines=7, max_lines=12, elem_id="lz-prompt"
+        ex.prompt if ex else "", label="Prompt", lines=6, max_lines=12, elem_id="lz-prompt"
     )
+    return ex
+
+
+def _answer_and_model(app: App, c: Components, ex) -> None:
+    """The expected answer (of the example shown) and the model."""
     c[V.EXPECTED] = gr.Textbox(
         ex.answer if ex else "",
         label="Expected answer (optional): the verdict then says right or wrong",

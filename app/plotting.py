@@ -61,15 +61,36 @@ def apply_template(fig: go.Figure, template: go.layout.Template) -> go.Figure:
     return fig
 
 
+# The title's first line ~10 px below the top, its other lines going down, so that the lines
+# assets/explorer.js wraps it into at a narrow width go down too (the script then makes the top margin
+# and the figure taller by as much). Plotly's title padding does not move a title of several lines, and
+# it draws one of several lines ~10 px higher than one of one line at the same anchor: the anchor, px
+# from the top, for one line and for several (assets/explorer.js uses the same).
+TITLE_ANCHOR = (13, 23)
+MARGIN = dict(l=56, r=16, t=48, b=40)
+# What the tick labels may take: plotly picks as many ticks as fit an axis of that length (fewer on a
+# narrow screen); tick labels and axis titles push the margins rather than being cut off.
+AXIS = dict(automargin=True)
+# The mode bar (shown on hover): only download, zoom, pan and reset, so its corner of the title is small.
+MODEBAR = dict(remove=["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"])
+
+
+def title_place(height: int, lines: int = 1) -> dict:
+    """Where a title of `lines` lines goes in a figure `height` px tall: at the left, ~10 px down."""
+    anchor = TITLE_ANCHOR[lines > 1]
+    return dict(x=0.01, xanchor="left", yref="container", yanchor="top", y=1 - anchor / height)
+
+
 def layout(fig: go.Figure, title: str, height: int = 320, template: go.layout.Template | None = None, **kw):
     """The app's title, size, margins, font and template (default: `white_template()`) on `fig`."""
     apply_template(fig, template or white_template())
     fig.update_layout(
-        title=dict(text=title, x=0.01, font=dict(size=14)),
+        title=dict(text=title, font=dict(size=14), **title_place(height, title.count("<br>") + 1)),
         height=height,
-        margin=dict(l=56, r=16, t=48, b=40),
+        margin=MARGIN,
         font=FONT,
-        **kw,
+        modebar=MODEBAR,
+        **{"xaxis": AXIS, "yaxis": AXIS, **kw},
     )
     return fig
 

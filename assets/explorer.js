@@ -18,4 +18,261 @@
     const go = document.querySelector("#lz-jump-go");
     if (go) setTimeout(() => go.click(), 50);
   });
+
+  // --- Plots at every width ---------------------------------------------------------------------
+  // Gradio draws a figure with autosize and resizes it on a window resize only. A figure drawn while
+  // its tab is hidden has no width, so plotly gives it its default 700 px, and a hidden figure keeps
+  // its width through a window resize: both stay so until something redraws them. Here every plot's
+  // box is watched: whenever its width changes (its tab shown, the window or the panel resized) the
+  // figure is resized to it. After every draw its title is wrapped to the width (its first line
+  // clear of the mode bar; plotly's title automargin makes room, app/plotting.py), and tick labels
+  // given as a list (tickvals) are thinned out until they no longer overlap.
+  const NARROW = 560; // px: a plot narrower than this gets compact colour bars
+  const TITLE_TOP = 10; // px from the top to a title's first line
+  const TITLE_ANCHOR = [13, 23]; // the anchor that puts it there: one line, several (app/plotting.py)
+  const seen = new WeakSet();
+  const originals = new WeakMap(); // a figure's layout (a new object per figure Gradio draws) -> its title and ticks
+  const queued = new Set();
+  let frame = 0;
+
+  function fitSoon(gd) {
+    queued.add(gd);
+    if (frame) return;
+    frame = requestAnimationFrame(() => {
+      frame = 0;
+      const gds = [...queued];
+      queued.clear();
+      gds.forEach(fit);
+    });
+  }
+
+  const sizes = new ResizeObserver((entries) => entries.forEach((e) => fitSoon(e.target)));
+
+  function watch() {
+    document.querySelectorAll(".js-plotly-plot").forEach((gd) => {
+      if (seen.has(gd) || typeof gd.on !== "function") return;
+      seen.add(gd);
+      sizes.observe(gd);
+      gd.on("plotly_afterplot", () => fitSoon(gd));
+      fitSoon(gd);
+    });
+  }
+
+  function fit(gd) {
+    const P = window.Plotly;
+    const full = gd._fullLayout;
+    if (!P || !full || !gd.isConnected || gd.offsetParent === null) return; // hidden: fitted once shown
+    const width = gd.clientWidth;
+    if (width > 0 && Math.abs(full.width - width) > 1) {
+      Promise.resolve(P.Plots.resize(gd)).catch(() => {}); // its afterplot fits it again
+      return;
+    }
+    const patch = compact(gd, full.width);
+    const bars = colorbars(gd, originals.get(gd.layout), full.width);
+    bars.forEach(([index, restyle]) => Promise.resolve(P.restyle(gd, restyle, [index])).catch(() => {}));
+    if (Object.keys(patch).length) Promise.resolve(P.relayout(gd, patch)).catch(() => {});
+  }
+
+  function compact(gd, width) {
+    const layout = gd.layout;
+    const full = gd._fullLayout;
+    let orig = originals.get(layout);
+    if (!orig) {
+      orig = snapshot(layout, gd.data);
+      originals.set(layout, orig);
+    }
+    const patch = {};
+    const font = full.title && full.title.font ? full.title.font : { size: 14, family: "sans-serif" };
+    const modebar = gd.querySelector(".modebar");
+    const corner = modebar && modebar.offsetParent !== null ? modebar.getBoundingClientRect().width + 8 : 0;
+    const title = wrapTitle(orig.title, width - 24, corner, font);
+    // room for every line of the title: the top margin and the figure grow by as much (not the plot area)
+    const top = Math.max(orig.top, Math.round(TITLE_TOP + lineCount(title) * font.size * 1.3 + 8));
+    const margin = layout.margin && layout.margin.t !== undefined ? layout.margin.t : 48;
+    if (title !== ((layout.title && layout.title.text) || "") || top !== margin) {
+      patch["title.text"] = title;
+      patch["margin.t"] = top;
+      patch.height = orig.height + top - orig.top;
+      const anchor = TITLE_ANCHOR[lineCount(title) > 1 ? 1 : 0]; // as app/plotting.py's title_place
+      patch["title.y"] = 1 - anchor / patch.height;
+    }
+    for (const [name, ticks] of Object.entries(orig.ticks)) {
+      const axis = full[name];
+      if (!axis || !axis._length) continue;
+      const kept = thin(ticks, axis._length, name[0] === "x");
+      const now = layout[name] && layout[name].tickvals;
+      if (!now || now.length !== kept.vals.length) {
+        patch[name + ".tickvals"] = kept.vals;
+        patch[name + ".ticktext"] = kept.text;
+      }
+    }
+    return patch;
+  }
+
+  // Colour bars whose tick labels are words: on a narrow plot each label goes on lines of a word or two,
+  // so the bar takes less of the width. Returns [[trace index, restyle], ...] for the bars to change.
+  function colorbars(gd, orig, width) {
+    const out = [];
+    for (const { index, text } of orig.colorbars) {
+      const trace = gd.data[index];
+      const want = width < NARROW ? text.map((t) => wordLines(String(t), 10)) : text;
+      const now = trace && trace.colorbar && trace.colorbar.ticktext;
+      if (trace && (!now || now.join("|") !== want.join("|"))) {
+        out.push([index, { "colorbar.ticktext": [want], "colorbar.thickness": width < NARROW ? 8 : 12 }]);
+      }
+    }
+    return out;
+  }
+
+  function wordLines(text, chars) {
+    const lines = [];
+    for (const word of text.split(" ")) {
+      const last = lines.length - 1;
+      if (last >= 0 && (lines[last] + " " + word).length <= chars) lines[last] += " " + word;
+      else lines.push(word);
+    }
+    return lines.join("<br>");
+  }
+
+  function snapshot(layout, data) {
+    const bars = (data || [])
+      .map((trace, index) => ({ index, text: trace.colorbar && trace.colorbar.ticktext }))
+      .filter((bar) => Array.isArray(bar.text) && bar.text.some((t) => /[a-z] [a-z]/i.test(String(t))));
+    const ticks = {};
+    for (const [name, axis] of Object.entries(layout)) {
+      if (!/^[xy]axis\d*$/.test(name) || !axis || !Array.isArray(axis.tickvals) || axis.tickvals.length < 3) continue;
+      const text = Array.isArray(axis.ticktext) ? axis.ticktext : axis.tickvals.map(String);
+      ticks[name] = { vals: axis.tickvals.slice(), text: text.slice() };
+    }
+    const margin = layout.margin || {};
+    return {
+      title: (layout.title && layout.title.text) || "",
+      ticks,
+      colorbars: bars.map((bar) => ({ index: bar.index, text: bar.text.slice() })),
+      top: margin.t === undefined ? 48 : margin.t,
+      height: layout.height || 320,
+    };
+  }
+
+  function lineCount(text) {
+    return text ? text.split(/<br\s*\/?>/i).length : 0;
+  }
+
+  // Every k-th tick label, k the smallest that leaves each label its room (x: its text's width).
+  function thin(ticks, length, horizontal) {
+    const longest = Math.max(...ticks.text.map((t) => plain(String(t)).length));
+    const room = horizontal ? longest * 7 + 14 : 18;
+    const k = Math.max(1, Math.ceil((room * ticks.vals.length) / Math.max(length, 1)));
+    if (k === 1) return ticks;
+    const keep = (_, i) => i % k === 0;
+    return { vals: ticks.vals.filter(keep), text: ticks.text.filter(keep) };
+  }
+
+  const canvas = document.createElement("canvas").getContext("2d");
+
+  function plain(html) {
+    return html.replace(/<[^>]*>/g, "").replace(/&[#a-z0-9]+;/gi, "x");
+  }
+
+  function textWidth(text, size, family) {
+    canvas.font = `${size}px ${family}`;
+    return canvas.measureText(plain(text)).width;
+  }
+
+  // The title's lines (split at <br>), each broken at " · " (else between words) to fit `width`; the
+  // first line also leaves `corner` px for the mode bar. A <sup> line stays <sup> on every line.
+  function wrapTitle(text, width, corner, font) {
+    if (!text) return text;
+    const lines = text.split(/<br\s*\/?>/i);
+    const out = [];
+    for (const line of lines) {
+      const sup = /^\s*<sup>([\s\S]*)<\/sup>\s*$/i.exec(line);
+      const size = sup ? font.size * 0.7 : font.size;
+      const first = out.length === 0; // the first line of the title, beside the mode bar's corner
+      const fits = (s, n) => textWidth(s, size, font.family) <= (first && n === 0 ? width - corner : width);
+      for (const piece of pack(sup ? sup[1] : line, fits)) out.push(sup ? `<sup>${piece}</sup>` : piece);
+    }
+    return out.length === lines.length ? text : out.join("<br>");
+  }
+
+  // Lines of `body` that fit (fits(text, line number)): its " · " parts packed together, a part too
+  // long broken between words.
+  function pack(body, fitsLine) {
+    const lines = [];
+    const fits = (s) => fitsLine(s, lines.length);
+    let line = "";
+    for (const part of body.split(" · ")) {
+      const next = line ? line + " · " + part : part;
+      if (!line || fits(next)) {
+        line = next;
+        if (fits(line)) continue;
+      } else {
+        lines.push(line);
+        line = part;
+        if (fits(line)) continue;
+      }
+      const words = line.split(" ");
+      line = "";
+      for (const word of words) {
+        const longer = line ? line + " " + word : word;
+        if (line && !fits(longer)) {
+          lines.push(line);
+          line = word;
+        } else {
+          line = longer;
+        }
+      }
+    }
+    if (line) lines.push(line);
+    return lines;
+  }
+
+  // --- Tables that scroll sideways say so ---------------------------------------------------------
+  // A table wider than its block scrolls inside it (never the page): its block gets data-lz-scroll =
+  // "right", "left" or "both" (the sides with columns out of view), which assets/style.css shows as a
+  // shadow on that edge and a "scroll" label.
+  const scrollers = new WeakSet();
+
+  function hint(el) {
+    const block = el.closest(".block");
+    if (!block) return;
+    const hidden = el.scrollWidth - el.clientWidth;
+    const left = el.scrollLeft > 1;
+    const right = hidden - el.scrollLeft > 1;
+    const side = left && right ? "both" : left ? "left" : right ? "right" : "";
+    if ((block.dataset.lzScroll || "") === side) return;
+    if (side) block.dataset.lzScroll = side;
+    else delete block.dataset.lzScroll;
+  }
+
+  const tableSizes = new ResizeObserver((entries) => entries.forEach((e) => hint(e.target)));
+
+  function watchTables() {
+    document.querySelectorAll(".virtual-table-viewport").forEach((el) => {
+      if (!scrollers.has(el)) {
+        scrollers.add(el);
+        el.addEventListener("scroll", () => hint(el), { passive: true });
+        tableSizes.observe(el);
+      }
+      hint(el); // new rows may make it wider
+    });
+  }
+
+  let watching = 0;
+  function watchSoon() {
+    if (watching) return;
+    watching = requestAnimationFrame(() => {
+      watching = 0;
+      watch();
+      watchTables();
+    });
+  }
+
+  new MutationObserver(watchSoon).observe(document.body, {
+    childList: true,
+    subtree: true,
+    attributes: true,
+    attributeFilter: ["class"],
+  });
+  watchSoon();
 }
