@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.app_server import AppServer, launched_app_server, shared_app_server
+from tests.support.browser import ARGS, CHROMIUM
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +42,14 @@ def shared_client(shared_server):
     from gradio_client import Client
 
     return Client(shared_server.url, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One chromium per test worker (tests/support/browser.py drives it)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()

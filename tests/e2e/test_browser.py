@@ -6,61 +6,26 @@ explanation, compare strategies, read the walkthrough at desktop and phone width
 from __future__ import annotations
 
 import json
-import os
-import re
-import statistics
 
 import pytest
 
 from tests.support.app_server import ROOT
+from tests.support.browser import (
+    needs_chromium,
+    open_page,
+    open_tab,
+    plot,
+    run_button,
+    set_max_new,
+    table_rows,
+)
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]  # fmt: skip
 DIVERGING = (
     "Harbour notes (the answer changes)"  # assets/examples: default's answer differs from the baseline's
 )
 BOAT = "The boat is red and the dock is long. " * 12 + "What colour is the boat?"  # ~130 tokens
 SHORT = "The boat is red. What colour is the boat?"  # the labels need a run, not a long one
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt-get install chromium)"
-    ),
-]
-
-
-def plot(page, elem_id: str) -> dict:
-    """Trace types, title and sizes of the plotly figure inside a gr.Plot, read from the page."""
-    page.wait_for_selector(f"#{elem_id} .js-plotly-plot", timeout=60_000)
-    return page.evaluate(
-        """id => {
-            const gd = document.querySelector('#' + id + ' .js-plotly-plot');
-            const full = gd._fullData;
-            return {types: full.map(d => d.type), title: (gd.layout.title || {}).text || '',
-                    rows: full[0] && full[0].z ? full[0].z.length : 0,
-                    points: full.reduce((n, d) => n + (d.x ? d.x.length : 0), 0)};
-        }""",
-        elem_id,
-    )
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-def open_page(browser, url: str, width=1400, height=1000):
-    page = browser.new_page(viewport={"width": width, "height": height})
-    page.errors = []
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    page.goto(url)
-    return page
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 @pytest.fixture(scope="module")
@@ -69,42 +34,6 @@ def page(browser, launched_app):
     p = open_page(browser, launched_app.url)
     yield p
     p.close()
-
-
-def table_rows(page, elem_id: str) -> list[list[str]]:
-    """The body rows (cell texts) of a gr.Dataframe as drawn (Gradio draws a virtual table)."""
-    return page.evaluate(
-        """id => [...document.querySelectorAll('#' + id + ' [role=row].virtual-row')]
-            .map(r => [...r.querySelectorAll('[role=gridcell]')].map(c => c.innerText.trim()))
-            .filter(r => r.length && r[0])""",
-        elem_id,
-    )
-
-
-def open_tab(page, name: str) -> None:
-    """Click a tab; at phone width the tabs that do not fit are in the "More tabs" menu."""
-    page.wait_for_selector("#lz-tabs [role=tablist] [role=tab]", timeout=60_000)
-    tab = page.get_by_role("tab", name=name)
-    if not tab.count():
-        page.click("#lz-tabs button[aria-label='More tabs']")
-        tab = page.locator("#lz-tabs .overflow-dropdown button", has_text=name)
-    tab.first.click()
-
-
-def wait_done(page, timeout=300_000) -> str:
-    page.wait_for_selector("#lz-status [data-kind=done], #lz-status [data-kind=error]", timeout=timeout)
-    return page.inner_text("#lz-status")
-
-
-def set_max_new(page, n: int) -> None:
-    page.locator("#lz-max-new input[type=number]").fill(str(n))
-    page.locator("#lz-max-new input[type=number]").press("Enter")
-
-
-def run_button(page, elem_id: str) -> str:
-    page.click(f"#{elem_id}")
-    page.wait_for_selector("#lz-status [data-kind=run]", timeout=60_000)
-    return wait_done(page)
 
 
 def test_a_prompt_pasted_the_instant_the_page_shows_is_kept_and_is_what_runs(page):
@@ -294,98 +223,3 @@ def test_a_hostile_trace_runs_no_script(page, tmp_path):
         page.wait_for_timeout(500)
     assert page.evaluate("window.pwned") is None
     assert payload in page.inner_text("#lz-source")  # shown as text
-
-
-# --- every number on screen is the method's -------------------------------------------------------
-
-NEW_TOKENS = 16
-TOLERANCE = 0.10  # the issue's bound; the machine is shared (two test workers on two cores)
-
-
-def screen_ratios(page) -> dict[str, float]:
-    """The metrics table's ratios: {"TTFT": x, "whole generation": y} (x > 1: LazyLLM faster)."""
-    rows = page.evaluate(
-        """() => [...document.querySelectorAll('#lz-metrics-table tr')]
-            .map(r => [...r.children].map(c => c.innerText.trim()))"""
-    )
-    out = {}
-    for row in rows:
-        m = re.match(r"([0-9.]+)×", row[-1]) if row else None
-        if m and row[0].startswith(("TTFT", "whole generation")):
-            out[row[0].split(" (")[0]] = float(m.group(1))
-    return out
-
-
-def plain_ratios(lm, prompt: str, rounds: int) -> dict[str, list[float]]:
-    """Plain runs (no trace, no scan, no checkpoints), default then baseline, `rounds` times: the
-    TTFT and whole-generation ratio of each round."""
-    from lazyllm import LazyConfig, generate
-
-    cfg, out = LazyConfig.preset("default"), {"TTFT": [], "whole generation": []}
-    for _ in range(rounds):
-        lazy = generate(lm, prompt, cfg, max_new_tokens=NEW_TOKENS)
-        base = generate(lm, prompt, max_new_tokens=NEW_TOKENS)
-        k = min(len(base.timings.step_s), len(lazy.timings.step_s))
-        out["TTFT"].append(base.timings.ttft_s / lazy.timings.ttft_s)
-        out["whole generation"].append(sum(base.timings.step_s[:k]) / sum(lazy.timings.step_s[:k]))
-    return out
-
-
-def consistent(shown: float, plain: list[float]) -> bool:
-    """Within 10% of the plain runs made around it: of their median, or of their range (on a shared
-    2-core machine, with another test worker busy, single runs spread by more than 10%)."""
-    lo, hi = min(plain) * (1 - TOLERANCE), max(plain) * (1 + TOLERANCE)
-    return abs(shown / statistics.median(plain) - 1) <= TOLERANCE or lo <= shown <= hi
-
-
-def run_example(page) -> dict[str, float]:
-    set_max_new(page, NEW_TOKENS)
-    assert "Done" in run_button(page, "lz-run")  # waits for this run to start, then to end
-    return screen_ratios(page)
-
-
-def test_the_speed_ratios_on_screen_are_those_of_plain_runs(browser, launched_app, embedded_lm):
-    """The page opens on the pass-key example (~1.2k tokens): its Run's TTFT and whole-generation
-    ratios agree with plain interleaved runs made here just before and after it (`consistent`). Up to
-    three tries: a single Run on a shared 2-core machine can meet a burst of another test's work; a
-    Run timed while figures are drawn (decode steps 2x) or with the scan in its baseline would not."""
-    from app.session import START_EXAMPLE, load_examples
-
-    prompt = load_examples()[START_EXAMPLE].prompt
-    page = open_page(browser, launched_app.url)
-    try:
-        page.wait_for_selector("#lz-survival-plot .js-plotly-plot", timeout=60_000)
-        for _attempt in range(3):
-            before = plain_ratios(embedded_lm, prompt, 2)
-            shown = run_example(page)
-            after = plain_ratios(embedded_lm, prompt, 2)
-            assert set(shown) == {"TTFT", "whole generation"}, shown
-            plain = {k: before[k] + after[k] for k in shown}
-            misses = [k for k in shown if not consistent(shown[k], plain[k])]
-            if not misses:
-                break
-        assert not misses, f"on screen {shown}, plain runs {plain} (last of 3 tries)"
-        note = page.inner_text("#lz-timing-note")
-        assert "one run each, back to back" in note and "left out" in note, note
-    finally:
-        page.close()
-
-
-def test_a_prompt_pasted_over_an_example_is_not_judged_by_its_answer(browser, launched_app):
-    """Paste over the opening example and click Run at once, before the page has caught up: the
-    example's expected answer (68143) leaves its field and the verdict judges nothing."""
-    page = open_page(browser, launched_app.url)
-    try:
-        page.wait_for_selector("#lz-survival-plot .js-plotly-plot", timeout=60_000)
-        assert page.input_value("#lz-expected input") == "68143"
-        set_max_new(page, 2)
-        page.fill("#lz-prompt textarea", "The heron is grey. What colour is the heron?")
-        page.click("#lz-run")  # no wait: the edit and the run race
-        status = wait_done(page)
-        assert "Done" in status and "answer is" not in status, status
-        verdict = page.inner_text("#lz-verdict-line")
-        assert "answer is" not in verdict and "68143" not in verdict, verdict
-        assert page.input_value("#lz-expected input") == ""
-        assert page.input_value("#lz-example input") == "custom"
-    finally:
-        page.close()

@@ -29,12 +29,15 @@ from tests.support.gradio_events import (
     api_error,
     call_event,
     event_id,
+    join_queue,
+    queue_messages,
     raw_upload,
     run,
     said,
     ui_run,
     upload,
 )
+from tests.support.traces import bomb, compact, good_trace
 
 pytestmark = pytest.mark.slow
 
@@ -52,27 +55,6 @@ def report():
 
 def mib(n: int) -> float:
     return round(n / 2**20, 1)
-
-
-def good_trace() -> dict:
-    """A recorded example trace (30 layers, 915 prompt tokens, 24 steps, with its explorer section)."""
-    return json.loads(sorted((ROOT / "assets" / "traces").glob("*.json"))[0].read_text())
-
-
-def bomb(layers: int, prompt_len: int, steps: int = 1) -> dict:
-    """The issue's trace bomb: a valid trace that declares a huge grid and holds almost nothing."""
-    return {
-        "version": 1, "num_layers": layers, "prompt_len": prompt_len, "tokens": ["t"] * (prompt_len + steps - 1),
-        "schedule": [], "steps": [
-            {"step": t, "token_id": 0, "depth": [layers] * (prompt_len + t), "scores": {}, "computed": {},
-             "revived": {}, "kv_len": [prompt_len + t] * layers, "aux_len": [0] * layers, "seconds": 0}
-            for t in range(steps)
-        ],
-    }  # fmt: skip
-
-
-def compact(d: dict) -> bytes:
-    return json.dumps(d, separators=(",", ":")).encode()
 
 
 def load_in_ui(shared_server, data: bytes, name: str = "trace.json", timeout_s: float = 120.0) -> dict:
@@ -539,28 +521,18 @@ class SessionStream:
 
     def join(self, fn: int, data: list) -> str:
         body = json.dumps({"data": data, "fn_index": fn, "session_hash": self.session, "event_data": None})
-        req = urllib.request.Request(
-            self.url + "gradio_api/queue/join", body.encode(), {"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(req, timeout=60) as r:
-            event = json.loads(r.read())["event_id"]
+        event = join_queue(self.url, body)
         if self.reader is None or not self.reader.is_alive():  # the stream ends when nothing is pending
             self.reader = threading.Thread(target=self._read, daemon=True)
             self.reader.start()
         return event
 
     def _read(self) -> None:
-        with urllib.request.urlopen(
-            self.url + f"gradio_api/queue/data?session_hash={self.session}", timeout=600
-        ) as r:
-            for raw in r:
-                line = raw.decode("utf-8", "replace").strip()
-                if line.startswith("data:"):
-                    msg = json.loads(line[5:])
-                    if msg.get("msg") == "process_generating":
-                        self.started.add(msg["event_id"])
-                    if msg.get("msg") == "process_completed":
-                        self.done[msg["event_id"]] = msg
+        for msg in queue_messages(self.url, self.session, timeout_s=600):
+            if msg.get("msg") == "process_generating":
+                self.started.add(msg["event_id"])
+            if msg.get("msg") == "process_completed":
+                self.done[msg["event_id"]] = msg
 
     def result(self, event: str, timeout_s: float = 600.0) -> dict:
         deadline = time.monotonic() + timeout_s

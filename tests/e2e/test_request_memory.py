@@ -7,7 +7,6 @@ sessions (app.serving.ViewStore). The tests use the shared server of tests/e2e/c
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import urllib.error
@@ -17,6 +16,7 @@ import pytest
 
 from tests.support.app_server import VIEW_MEMORY_MB
 from tests.support.gradio_events import call_event, event_id, said, ui_run, upload
+from tests.support.traces import bomb, compact
 
 pytestmark = pytest.mark.slow
 
@@ -43,23 +43,11 @@ def test_oversized_request_bodies_are_not_kept_per_session(shared_server):
     assert grew < 50 * 2**20, f"7 more 20 MB requests left RSS {grew / 2**20:.0f} MB higher"
 
 
-def steps_bomb(layers: int = 256, prompt_len: int = 3800, steps: int = 1025) -> bytes:
-    """A trace within every budget of the issue's fix (256 layers, 3800 prompt tokens, 1025 steps, no
-    scores) and under the 20 MiB file limit: 18.7 MB, ~4.4 million depth cells."""
-    t = {
-        "version": 1, "num_layers": layers, "prompt_len": prompt_len, "tokens": ["t"] * (prompt_len + steps - 1),
-        "schedule": [], "steps": [
-            {"step": s, "token_id": 0, "depth": [layers] * (prompt_len + s), "scores": {}, "computed": {},
-             "revived": {}, "kv_len": [prompt_len + s] * layers, "aux_len": [0] * layers, "seconds": 0}
-            for s in range(steps)
-        ],
-    }  # fmt: skip
-    return json.dumps(t, separators=(",", ":")).encode()
-
-
 def test_large_in_budget_traces_are_not_kept_per_session(shared_server):
     fn = event_id(shared_server.url, "lz-upload", "upload")
-    data = steps_bomb()
+    data = compact(
+        bomb(256, 3800, steps=1025)
+    )  # within every budget, under 20 MiB: 18.7 MB, ~4.4M depth cells
     assert len(data) < 20 * 2**20
     before = None
     for i in range(6):

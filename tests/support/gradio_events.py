@@ -10,8 +10,31 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 
 VALID = dict(prompt="What colour is the sky on a clear day? Answer in one word.", max_new_tokens=3)
+
+
+def join_queue(url: str, body: str) -> str:
+    """Join Gradio's queue with a request body (JSON text); return the event_id it was given."""
+    req = urllib.request.Request(
+        url + "gradio_api/queue/join", body.encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=60) as r:
+        answer = json.loads(r.read())
+    assert "event_id" in answer, answer
+    return answer["event_id"]
+
+
+def queue_messages(url: str, session: str, timeout_s: float) -> Iterator[dict]:
+    """The messages of a browser session's event stream, as Gradio sends them (until it closes it)."""
+    with urllib.request.urlopen(
+        url + f"gradio_api/queue/data?session_hash={session}", timeout=timeout_s
+    ) as r:
+        for raw_line in r:
+            line = raw_line.decode("utf-8", "replace").strip()
+            if line.startswith("data:"):
+                yield json.loads(line[5:])
 
 
 def call_event(
@@ -31,23 +54,13 @@ def call_event(
     body = (
         f'{{"data": {payload}, "fn_index": {int(fn_index)}, "session_hash": "{session}", "event_data": null}}'
     )
-    req = urllib.request.Request(
-        url + "gradio_api/queue/join", body.encode(), {"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(req, timeout=60) as r:
-        assert "event_id" in json.loads(r.read())
+    join_queue(url, body)
     deadline = time.monotonic() + timeout_s
-    with urllib.request.urlopen(
-        url + f"gradio_api/queue/data?session_hash={session}", timeout=timeout_s
-    ) as r:
-        for raw_line in r:
-            line = raw_line.decode("utf-8", "replace").strip()
-            if line.startswith("data:"):
-                msg = json.loads(line[5:])
-                if msg.get("msg") == "process_completed":
-                    return msg
-            if time.monotonic() > deadline:
-                break
+    for msg in queue_messages(url, session, timeout_s):
+        if msg.get("msg") == "process_completed":
+            return msg
+        if time.monotonic() > deadline:
+            break
     raise TimeoutError(f"no answer from fn_index {fn_index} within {timeout_s} s")
 
 
