@@ -192,7 +192,9 @@ class Callbacks:
     ) -> dict:
         """The status line; for a Run (`texts`) also the texts so far and, when `redraw`, the live views.
         A table job (compare strategies, sweep) shows only its status: its outputs are the table."""
-        text = f"{ev.run} (run {ev.index + 1} of up to {ev.total}): {ev.what} · {time.perf_counter() - t0:.1f} s"
+        text = (
+            f"{ev.run} (run {ev.index + 1} of up to {ev.total}): {ev.what} · {time.perf_counter() - t0:.1f} s"
+        )
         out = {V.STATUS: M.status_html(text, "run", ev.fraction)}
         if not texts:
             return out

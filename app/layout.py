@@ -23,6 +23,13 @@ from app.viewnames import View as V
 from lazyllm.config import PRESET_NOTES, PRESETS, STRATEGIES
 
 Components = dict[V, gr.components.Component]
+TABLE_NOTE = (
+    "The table and the chart fill in as each run ends. *compute*: the (prompt token, layer) computations "
+    "of the whole generation against the baseline's. `random` draws its tokens afresh at every step, so "
+    "over the steps nearly every token is computed once at every layer (from the Aux Cache): near 100%, "
+    "though each step computes as few as `lazy`'s; with one new token it equals `lazy`'s. *text*: what "
+    "the run generated (hover a point of the chart for it too)."
+)
 # Tabs that do not fit one row wrap onto the next (Gradio's default hides them in a "⋯" menu, where a
 # visitor on a phone does not see them); a Gradio without the option keeps its menu.
 TABS = {"overflow_behavior": "wrap"} if "overflow_behavior" in inspect.signature(gr.Tabs).parameters else {}
@@ -254,11 +261,12 @@ def _strategies_tab(c: Components) -> None:
         c[V.COMPARE] = gr.Button("Compare strategies", elem_id="lz-compare")
         c[V.SWEEP] = gr.Button("Sweep keep fractions", elem_id="lz-sweep")
     c[V.TABLE] = gr.Dataframe(
-        headers=["run", "answer", "mean KL (nats)", "top-1", "TTFT", "compute", "config"],
+        headers=["run", "answer", "mean KL (nats)", "top-1", "TTFT", "compute", "config", "text"],
         interactive=False,
         wrap=True,
         elem_id="lz-table",
     )
+    _note(TABLE_NOTE)
     c[V.TABLE_PLOT] = gr.Plot(
         empty_figure("Strategies", "Press Compare strategies or Sweep."),
         show_label=False,

@@ -205,7 +205,7 @@ def table_job(ctx: Context, req: RunRequest, kind: str) -> Iterator:
         return
     example, expected = ctx.app.known_answer(req)
     base_correct = is_right(base.text, expected)
-    result = TableResult(kind, [table_row("baseline", None, base_correct)])
+    result = TableResult(kind, [table_row("baseline", None, base_correct, text=base.text)])
     for i, (label, cfg) in enumerate(configs):
         done = yield from _compare(ctx, lm, req, cfg, label, 2 * i + 1, total, base=base, instrument=False)
         if done is None:
@@ -236,13 +236,15 @@ def _baseline(ctx: Context, lm, req: RunRequest, total: int):
     return None
 
 
-def table_row(label: str, c, correct: bool | None, base_correct: bool | None = None) -> dict:
-    """One row of the live Table 1 / the sweep; `kept`: the answer is right (if known) or unchanged."""
+def table_row(label: str, c, correct: bool | None, base_correct: bool | None = None, text: str = "") -> dict:
+    """One row of the live Table 1 / the sweep; `kept`: the answer is right (if known) or unchanged;
+    `text`: what the run generated (the baseline's is given, a pruned run's is its comparison's)."""
     if c is None:
         answer = {True: "right", False: "wrong", None: "reference"}[correct]
         return dict(
             label=label,
             config="baseline",
+            text=text,
             answer=answer,
             kept=True,
             mean_kl=0.0,
@@ -258,6 +260,7 @@ def table_row(label: str, c, correct: bool | None, base_correct: bool | None = N
     return dict(
         label=label,
         config=c.config.get("describe", ""),
+        text=c.lazy_text,
         answer=answer,
         kept=bool(kept),
         mean_kl=c.mean_kl,

@@ -87,12 +87,16 @@
     const corner = modebar && modebar.offsetParent !== null ? modebar.getBoundingClientRect().width + 8 : 0;
     const title = wrapTitle(orig.title, width - 24, corner, font);
     // room for every line of the title: the top margin and the figure grow by as much (not the plot area)
-    const top = Math.max(orig.top, Math.round(TITLE_TOP + lineCount(title) * font.size * 1.3 + 8));
+    const lines = lineCount(title) * font.size * 1.3;
+    const top = Math.max(orig.top, Math.round(TITLE_TOP + lines + 8 + legendAbove(gd, full)));
     const margin = layout.margin && layout.margin.t !== undefined ? layout.margin.t : 48;
     if (title !== ((layout.title && layout.title.text) || "") || top !== margin) {
       patch["title.text"] = title;
       patch["margin.t"] = top;
       patch.height = orig.height + top - orig.top;
+      // a new height in relayout turns plotly's autosize off and fixes the width: keep following the box
+      patch.autosize = true;
+      patch.width = null;
       const anchor = TITLE_ANCHOR[lineCount(title) > 1 ? 1 : 0]; // as app/plotting.py's title_place
       patch["title.y"] = 1 - anchor / patch.height;
     }
@@ -152,6 +156,14 @@
       top: margin.t === undefined ? 48 : margin.t,
       height: layout.height || 320,
     };
+  }
+
+  // The height of a legend drawn above the plot area (between it and the title), else 0.
+  function legendAbove(gd, full) {
+    const legend = full.showlegend && full.legend;
+    if (!legend || legend.yref === "container" || !(legend.y >= 1)) return 0;
+    const box = gd.querySelector(".legend");
+    return box ? Math.ceil(box.getBoundingClientRect().height) : 0;
   }
 
   function lineCount(text) {
