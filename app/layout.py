@@ -23,6 +23,16 @@ from app.viewnames import View as V
 from lazyllm.config import PRESET_NOTES, PRESETS, STRATEGIES
 
 Components = dict[V, gr.components.Component]
+TABLE_COLUMNS = [
+    "run",
+    "answer",
+    "mean KL (nats)",
+    "top-1",
+    "TTFT",
+    "compute",
+    "config",
+    "text",
+]  # views.table_row
 TABLE_NOTE = (
     "The table and the chart fill in as each run ends. *compute*: the (prompt token, layer) computations "
     "of the whole generation against the baseline's. `random` draws its tokens afresh at every step, so "
@@ -261,7 +271,7 @@ def _strategies_tab(c: Components) -> None:
         c[V.COMPARE] = gr.Button("Compare strategies", elem_id="lz-compare")
         c[V.SWEEP] = gr.Button("Sweep keep fractions", elem_id="lz-sweep")
     c[V.TABLE] = gr.Dataframe(
-        headers=["run", "answer", "mean KL (nats)", "top-1", "TTFT", "compute", "config", "text"],
+        headers=TABLE_COLUMNS,
         interactive=False,
         wrap=True,
         elem_id="lz-table",
