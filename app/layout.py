@@ -23,22 +23,15 @@ from app.viewnames import View as V
 from lazyllm.config import PRESET_NOTES, PRESETS, STRATEGIES
 
 Components = dict[V, gr.components.Component]
-TABLE_COLUMNS = [
-    "run",
-    "answer",
-    "mean KL (nats)",
-    "top-1",
-    "TTFT",
-    "compute",
-    "config",
-    "text",
-]  # views.table_row
+# The strategies / sweep table's columns: one per value of views.table_row
+TABLE_COLUMNS = ["run", "answer", "mean KL (nats)", "top-1", "TTFT", "compute", "config", "text"]
 TABLE_NOTE = (
     "The table and the chart fill in as each run ends. *compute*: the (prompt token, layer) computations "
-    "of the whole generation against the baseline's. `random` draws its tokens afresh at every step, so "
-    "over the steps nearly every token is computed once at every layer (from the Aux Cache): near 100%, "
-    "though each step computes as few as `lazy`'s; with one new token it equals `lazy`'s. *text*: what "
-    "the run generated (hover a point of the chart for it too)."
+    "of the whole generation against the baseline's. `random` keeps as many tokens as `lazy` at every "
+    "step, but draws them afresh, so its decode steps revive many from the Aux Cache: over the steps "
+    "nearly every token gets computed once at every layer, the closer to 100% the more steps (with one "
+    "new token, the prefill only, the two are equal). *text*: what the run generated (hover a point of "
+    "the chart for it too)."
 )
 # Tabs that do not fit one row wrap onto the next (Gradio's default hides them in a "⋯" menu, where a
 # visitor on a phone does not see them); a Gradio without the option keeps its menu.

@@ -10,8 +10,8 @@ import plotly.graph_objects as go
 from app.plotting import LAZY_COLOR, layout
 
 GROUPS = (  # (kept, legend entry, marker symbol): every mark the chart draws has its entry
-    (True, "● filled: answer kept (right, or the baseline's text)", "circle"),
-    (False, "○ open: answer changed (wrong, or another text)", "circle-open"),
+    (True, "filled: answer kept (right, or the baseline's text)", "circle"),
+    (False, "open: answer changed (wrong, or another text)", "circle-open"),
 )
 KL_FLOOR = 1e-6  # a mean KL of 0 (the same distributions) drawn at this floor of the log axis
 
@@ -33,6 +33,7 @@ def tradeoff_plot(rows: Sequence[dict], title: str) -> go.Figure:
                 text=[html.escape(r["label"]) for r in group],
                 customdata=[[_hover_text(r), f"{r['compute_fraction']:.0%}"] for r in group],
                 textposition="top center",
+                cliponaxis=False,  # a name over a point at the top edge stays whole
                 marker=dict(size=12, symbol=symbol, color=LAZY_COLOR, line=dict(width=2)),
                 hovertemplate="%{text}<br>TTFT %{x:.2f}×<br>mean KL %{y:.3g} nats<br>"
                 "prompt compute %{customdata[1]} (whole generation)<br>“%{customdata[0]}”<extra></extra>",

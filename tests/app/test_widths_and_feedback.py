@@ -83,7 +83,7 @@ def _row(label, kept, kl=0.01, text="The pass key is 4821."):
 def test_every_mark_of_the_tradeoff_chart_has_a_legend_entry_and_its_runs_text():
     one_kind = tradeoff_plot([_row("keep 0.1", False), _row("keep 0.2", False)], "Sweep")
     assert one_kind.layout.showlegend is True  # plotly hides the legend of a single trace
-    assert [t.name for t in one_kind.data] == ["○ open: answer changed (wrong, or another text)"]
+    assert [t.name for t in one_kind.data] == ["open: answer changed (wrong, or another text)"]
     both = tradeoff_plot(
         [_row("lazy", True, 0.0), _row("random", False, text="<b>x</b> " * 60)], "Strategies"
     )
