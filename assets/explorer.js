@@ -29,6 +29,7 @@
   // given as a list (tickvals) are thinned out until they no longer overlap.
   const NARROW = 560; // px: a plot narrower than this gets compact colour bars
   const TITLE_TOP = 10; // px from the top to a title's first line
+  const MAX_PASSES = 12; // fits of one figure at most (each changes its layout; a resize starts again)
   const TITLE_ANCHOR = [13, 23]; // the anchor that puts it there: one line, several (app/plotting.py)
   const seen = new WeakSet();
   const originals = new WeakMap(); // a figure's layout (a new object per figure Gradio draws) -> its title and ticks
@@ -61,34 +62,42 @@
   function fit(gd) {
     const P = window.Plotly;
     const full = gd._fullLayout;
-    if (!P || !full || !gd.isConnected || gd.offsetParent === null) return; // hidden: fitted once shown
+    if (!P || !full || !gd.layout || !gd.isConnected || gd.offsetParent === null) return; // hidden: when shown
+    let orig = originals.get(gd.layout);
+    if (!orig) {
+      orig = snapshot(gd.layout, gd.data);
+      originals.set(gd.layout, orig);
+    }
     const width = gd.clientWidth;
     if (width > 0 && Math.abs(full.width - width) > 1) {
+      orig.passes = 0;
       Promise.resolve(P.Plots.resize(gd)).catch(() => {}); // its afterplot fits it again
       return;
     }
-    const patch = compact(gd, full.width);
-    const bars = colorbars(gd, originals.get(gd.layout), full.width);
+    // each change redraws the figure and fits it again; wraps that move margins that move wraps settle
+    if (orig.passes >= MAX_PASSES) return;
+    const patch = compact(gd, orig, full.width);
+    const bars = colorbars(gd, orig, full.width);
+    const [indices, names] = legendNames(gd, orig, full.width);
+    const changed = Object.keys(patch).length || bars.length || indices.length;
+    orig.passes = changed ? orig.passes + 1 : 0;
     bars.forEach(([index, restyle]) => Promise.resolve(P.restyle(gd, restyle, [index])).catch(() => {}));
+    if (indices.length) Promise.resolve(P.restyle(gd, { name: names }, indices)).catch(() => {});
     if (Object.keys(patch).length) Promise.resolve(P.relayout(gd, patch)).catch(() => {});
   }
 
-  function compact(gd, width) {
+  function compact(gd, orig, width) {
     const layout = gd.layout;
     const full = gd._fullLayout;
-    let orig = originals.get(layout);
-    if (!orig) {
-      orig = snapshot(layout, gd.data);
-      originals.set(layout, orig);
-    }
     const patch = {};
     const font = full.title && full.title.font ? full.title.font : { size: 14, family: "sans-serif" };
     const modebar = gd.querySelector(".modebar");
     const corner = modebar && modebar.offsetParent !== null ? modebar.getBoundingClientRect().width + 8 : 0;
     const title = wrapTitle(orig.title, width - 24, corner, font);
     // room for every line of the title: the top margin and the figure grow by as much (not the plot area)
+    const notes = headings(gd, orig, patch);
     const lines = lineCount(title) * font.size * 1.3;
-    const top = Math.max(orig.top, Math.round(TITLE_TOP + lines + 8 + legendAbove(gd, full)));
+    const top = Math.max(orig.top, Math.round(TITLE_TOP + lines + 8 + legendAbove(gd, full) + notes));
     const margin = layout.margin && layout.margin.t !== undefined ? layout.margin.t : 48;
     if (title !== ((layout.title && layout.title.text) || "") || top !== margin) {
       patch["title.text"] = title;
@@ -110,20 +119,73 @@
         patch[name + ".ticktext"] = kept.text;
       }
     }
+    for (const [name, text] of Object.entries(orig.axisTitles)) {
+      const axis = full[name];
+      if (!axis || !axis._length) continue;
+      const f = (axis.title && axis.title.font) || {};
+      // a y title no taller than its axis (else it runs into the title), an x title no wider than the
+      // figure (a longer one may overhang its axis, but a second line would run into a legend below)
+      const room = name[0] === "y" ? axis._length : width - 16;
+      const fits = (s) => textWidth(s, f.size || 12, f.family || font.family) <= room;
+      const want = pack(text, fits).join("<br>");
+      if (want !== ((layout[name].title && layout[name].title.text) || "")) patch[name + ".title.text"] = want;
+    }
     return patch;
   }
 
-  // Colour bars whose tick labels are words: on a narrow plot each label goes on lines of a word or two,
-  // so the bar takes less of the width. Returns [[trace index, restyle], ...] for the bars to change.
+  // Headings over subplots (annotations above the plot area, as make_subplots writes them), each wrapped
+  // to its subplot's width in `patch`; returns the height of the tallest, which the top margin must hold.
+  function headings(gd, orig, patch) {
+    const full = gd._fullLayout;
+    const domains = Object.keys(full)
+      .filter((k) => /^xaxis\d*$/.test(k) && full[k] && full[k].domain)
+      .map((k) => full[k].domain);
+    let tallest = 0;
+    for (const { index, text, size: own } of orig.headings) {
+      const note = full.annotations[index];
+      if (!note) continue;
+      const d = domains.find(([a, b]) => note.x >= a - 0.01 && note.x <= b + 0.01) || [0, 1];
+      const size = full.width < NARROW ? Math.min(own, 12) : own; // smaller on a phone: fewer lines
+      const family = (note.font && note.font.family) || "sans-serif";
+      const want = pack(text, (s) => textWidth(s, size, family) <= (d[1] - d[0]) * full._size.w + 8).join("<br>");
+      if (want !== gd.layout.annotations[index].text) patch[`annotations[${index}].text`] = want;
+      if (size !== note.font.size) patch[`annotations[${index}].font.size`] = size;
+      tallest = Math.max(tallest, lineCount(want) * size * 1.3);
+    }
+    return tallest;
+  }
+
+  // Legend entries no wider than the plot: a long trace name on several lines. [[indices], names] to set.
+  function legendNames(gd, orig, width) {
+    const full = gd._fullLayout;
+    const f = (full.legend && full.legend.font) || { size: 12, family: "sans-serif" };
+    const fits = (s) => textWidth(s, f.size || 12, f.family) <= width - 70; // the symbol and the gaps
+    const indices = [];
+    const names = [];
+    orig.names.forEach(({ index, name }) => {
+      const want = pack(name, fits).join("<br>");
+      if (gd.data[index] && gd.data[index].name !== want) {
+        indices.push(index);
+        names.push(want);
+      }
+    });
+    return [indices, names];
+  }
+
+  // Colour bars on a narrow plot take less of its width: thinner, and tick labels that are words on lines
+  // of a word or two. Returns [[trace index, restyle], ...] for the bars to change.
   function colorbars(gd, orig, width) {
     const out = [];
-    for (const { index, text } of orig.colorbars) {
-      const trace = gd.data[index];
-      const want = width < NARROW ? text.map((t) => wordLines(String(t), 10)) : text;
-      const now = trace && trace.colorbar && trace.colorbar.ticktext;
-      if (trace && (!now || now.join("|") !== want.join("|"))) {
-        out.push([index, { "colorbar.ticktext": [want], "colorbar.thickness": width < NARROW ? 8 : 12 }]);
-      }
+    const narrow = width < NARROW;
+    for (const { index, text, thickness } of orig.colorbars) {
+      const bar = gd.data[index] && gd.data[index].colorbar;
+      if (!bar) continue;
+      const restyle = {};
+      const want = text && narrow ? text.map((t) => wordLines(String(t), 10)) : text;
+      if (want && (!bar.ticktext || bar.ticktext.join("|") !== want.join("|"))) restyle["colorbar.ticktext"] = [want];
+      const thick = narrow ? Math.min(thickness, 8) : thickness;
+      if (bar.thickness !== thick) restyle["colorbar.thickness"] = thick;
+      if (Object.keys(restyle).length) out.push([index, restyle]);
     }
     return out;
   }
@@ -139,9 +201,23 @@
   }
 
   function snapshot(layout, data) {
+    const axisTitles = {};
+    for (const [name, axis] of Object.entries(layout)) {
+      const text = /^[xy]axis\d*$/.test(name) && axis && axis.title && axis.title.text;
+      if (typeof text === "string" && text && !/<br/i.test(text)) axisTitles[name] = text;
+    }
+    const names = (data || [])
+      .map((trace, index) => ({ index, name: trace.name }))
+      .filter(({ index, name }) => typeof name === "string" && name && data[index].showlegend !== false);
+    const words = (text) => Array.isArray(text) && text.some((t) => /[a-z] [a-z]/i.test(String(t)));
     const bars = (data || [])
-      .map((trace, index) => ({ index, text: trace.colorbar && trace.colorbar.ticktext }))
-      .filter((bar) => Array.isArray(bar.text) && bar.text.some((t) => /[a-z] [a-z]/i.test(String(t))));
+      .map((trace, index) => ({ index, bar: trace.colorbar }))
+      .filter(({ bar }) => bar && typeof bar === "object")
+      .map(({ index, bar }) => ({
+        index,
+        text: words(bar.ticktext) ? bar.ticktext.slice() : null, // labels that are words go on lines
+        thickness: bar.thickness || 30,
+      }));
     const ticks = {};
     for (const [name, axis] of Object.entries(layout)) {
       if (!/^[xy]axis\d*$/.test(name) || !axis || !Array.isArray(axis.tickvals) || axis.tickvals.length < 3) continue;
@@ -149,10 +225,19 @@
       ticks[name] = { vals: axis.tickvals.slice(), text: text.slice() };
     }
     const margin = layout.margin || {};
+    const headings = (layout.annotations || [])
+      .map((note, index) => ({ index, note }))
+      .filter(({ note }) => typeof note.text === "string" && note.text && !/<br/i.test(note.text))
+      .filter(({ note }) => note.yref === "paper" && note.y >= 1 && (note.xref || "paper") === "paper")
+      .map(({ index, note }) => ({ index, text: note.text, size: (note.font && note.font.size) || 16 }));
     return {
+      passes: 0,
+      headings,
+      axisTitles,
+      names: names.filter(({ name }) => !/<br/i.test(name)),
       title: (layout.title && layout.title.text) || "",
       ticks,
-      colorbars: bars.map((bar) => ({ index: bar.index, text: bar.text.slice() })),
+      colorbars: bars,
       top: margin.t === undefined ? 48 : margin.t,
       height: layout.height || 320,
     };

@@ -16,16 +16,18 @@ PLOT_TABS = ("Token survival", "Importance", "Layer scan", "Aux Cache", "Walkthr
 SLACK = 3  # px: a plot's width may differ from its panel's by sub-pixel rounding
 
 # Every drawn plot (visible now): its id, its drawing's (svg) width and its panel's (the block around the
-# plot), their right edges, its title's right edge, and whether its x tick labels overlap.
+# plot), their right edges, its title's and its legend's right edges, and whether its x tick labels overlap.
 PLOTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].filter(gd => gd.offsetParent).map(gd => {
     const box = e => e.getBoundingClientRect();
     const panel = box(gd.closest('.block') || gd.parentElement), plot = box(gd);
     const svg = gd.querySelector('.main-svg'), title = gd.querySelector('.gtitle');
+    const legend = gd.querySelector('.legend .scrollbox') || gd.querySelector('.legend');
     const ticks = [...gd.querySelectorAll('.xaxislayer-above .xtick text')].map(box).filter(b => b.width)
         .sort((a, b) => a.top - b.top || a.left - b.left);  // row by row (subplots stack their axes)
     return {id: (gd.closest('[id]') || {}).id, svg: svg ? box(svg).width : 0, panel: panel.width,
             svg_right: svg ? box(svg).right : plot.right, panel_right: panel.right,
             title_right: title ? box(title).right : plot.left, plot_right: plot.right,
+            legend_right: legend ? box(legend).right : plot.left,
             overlap: ticks.some((b, i) => i && Math.abs(b.top - ticks[i - 1].top) < 2
                                      && b.left < ticks[i - 1].right - 1)};
 })"""
@@ -47,6 +49,7 @@ def check_fits(page, where: str, title_room: bool = True) -> list[dict]:
         assert p["svg_right"] <= p["panel_right"] + SLACK, f"{where}: {p['id']} runs past its panel: {p}"
         if title_room:
             assert p["title_right"] <= p["plot_right"] + SLACK, f"{where}: {p['id']}'s title is cut off"
+        assert p["legend_right"] <= p["plot_right"] + SLACK, f"{where}: {p['id']}'s legend is cut off"
         assert not p["overlap"], f"{where}: {p['id']}'s x tick labels overlap"
     assert page.evaluate(SIDEWAYS_JS) <= 0, f"{where}: the page scrolls sideways"
     return drawn
