@@ -24,15 +24,17 @@
   // its tab is hidden has no width, so plotly gives it its default 700 px, and a hidden figure keeps
   // its width through a window resize: both stay so until something redraws them. Here every plot's
   // box is watched: whenever its width changes (its tab shown, the window or the panel resized) the
-  // figure is resized to it. After every draw its title is wrapped to the width (its first line
-  // clear of the mode bar; plotly's title automargin makes room, app/plotting.py), and tick labels
-  // given as a list (tickvals) are thinned out until they no longer overlap.
+  // figure is resized to it. After every draw what plotly never wraps is fitted to the width: the
+  // title (its first line clear of the mode bar; the top margin and the figure grow by its extra lines,
+  // so the plot area keeps its size), subplot headings, y axis titles and legend names go on more
+  // lines; tick labels given as a list (tickvals) are thinned out until they no longer overlap; colour
+  // bars get thinner on a narrow plot. Each figure's own texts are kept, so a wider box gets them back.
   const NARROW = 560; // px: a plot narrower than this gets compact colour bars
   const TITLE_TOP = 10; // px from the top to a title's first line
   const MAX_PASSES = 12; // fits of one figure at most (each changes its layout; a resize starts again)
   const TITLE_ANCHOR = [13, 23]; // the anchor that puts it there: one line, several (app/plotting.py)
   const seen = new WeakSet();
-  const originals = new WeakMap(); // a figure's layout (a new object per figure Gradio draws) -> its title and ticks
+  const originals = new WeakMap(); // a figure's layout (a new object per figure Gradio draws) -> its own texts
   const queued = new Set();
   let frame = 0;
 
