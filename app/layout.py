@@ -1,8 +1,8 @@
 """The explorer's layout: every component, registered under its View name (no events here).
 
 Every component starts with its final value at build time (the first recorded example's views, `start`),
-so no start-up event ever writes to the page: what a visitor types the instant the page shows stays
-theirs.
+so no start-up event writes to the page: what a visitor types the instant the page shows stays
+theirs. (A page opened from a link to a run gets the link's inputs on load: app/links.py.)
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def lay_out(app: App, start: dict) -> Components:
     c: Components = {}
     c[V.VIEW] = gr.State(None, time_to_live=3600)  # None: the recorded example shown at start
     c[V.WALK_PAGE] = gr.State(0)
+    c[V.TABLE_PROMPT] = gr.State(None)  # the prompt the Strategies table was run on (app/links.py)
     gr.Markdown(texts.INTRO, elem_id="lz-intro")
     with gr.Row(equal_height=False, elem_id="lz-top"):
         with gr.Column(scale=2, min_width=300, elem_id="lz-run-panel"):
@@ -93,15 +94,34 @@ def _note(text: str) -> None:
 
 
 def _run_panel(app: App, c: Components) -> None:
-    """The prompt, then Run and the status (within the first screen, on a phone too), then the rest of
-    the inputs: the expected answer, the model, the preset, strategy and schedule, the token count."""
+    """The prompt, then Run, the status and a link to the inputs (Run within the first screen, on a phone
+    too), then the rest of the inputs: the expected answer, the model, the preset, strategy and schedule,
+    the token count."""
     ex = _prompt_inputs(app, c)
     with gr.Row(elem_id="lz-buttons"):
         c[V.RUN] = gr.Button("Run LazyLLM and the baseline", variant="primary", elem_id="lz-run")
         c[V.STOP] = gr.Button("Stop", variant="stop", elem_id="lz-stop", scale=0, min_width=90)
     c[V.STATUS] = gr.HTML(status_html(texts.READY), elem_id="lz-status")
+    _link_row(c)
     _answer_and_model(app, c, ex)
     _config_inputs(app, c)
+
+
+def _link_row(c: Components) -> None:
+    """A link to these inputs (app/links.py)."""
+    with gr.Row(elem_id="lz-link-row", equal_height=True):  # a link to these inputs (app/links.py)
+        c[V.LINK_BUTTON] = gr.Button(
+            "Link to these inputs", size="sm", scale=0, min_width=160, elem_id="lz-link-button"
+        )
+        c[V.LINK] = gr.Textbox(
+            "",
+            show_label=False,
+            container=False,
+            placeholder="a link that reopens these inputs",
+            max_lines=1,
+            buttons=["copy"],
+            elem_id="lz-link",
+        )
 
 
 def _prompt_inputs(app: App, c: Components):
@@ -156,6 +176,7 @@ def _config_inputs(app: App, c: Components) -> None:
 
 
 def _results_panel(c: Components, start: dict) -> None:
+    c[V.STALE_NOTE] = gr.HTML("", elem_id="lz-stale")  # results of another prompt: said here (callbacks)
     c[V.VERDICT] = gr.HTML(_value(start, V.VERDICT, ""), elem_id="lz-verdict")
     c[V.SOURCE] = gr.HTML(_value(start, V.SOURCE, ""), elem_id="lz-source")
     with gr.Row(elem_classes=STACK):

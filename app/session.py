@@ -25,6 +25,7 @@ from pathlib import Path
 
 import lazyllm
 from app.inputs import RunRequest, check_prompt
+from app.links import request_record
 from app.serving import Busy, Limits, ModelHub, RunGate, ScanCache, ViewStore, release_memory
 from app.state import (
     Ended,
@@ -165,7 +166,8 @@ def run_job(ctx: Context, req: RunRequest) -> Iterator:
         ctx.app.scans.put(key, scan)
     example, expected = ctx.app.known_answer(req)
     kind = example.kind if example is not None and expected == example.answer else answer_kind(expected)
-    view = RunView(free.trace, "run", comparison, example, expected, scan, answer_kind=kind)
+    inputs = request_record(req)
+    view = RunView(free.trace, "run", comparison, example, expected, scan, answer_kind=kind, inputs=inputs)
     yield Finished(view, time.perf_counter() - t0)
 
 

@@ -84,6 +84,7 @@ def export_dict(view: RunView, notes: tuple[str, ...] = (), steps: bool = True) 
         "expected": view.expected,
         "scan": None if view.scan is None else np.round(view.scan.astype(np.float64), 7).tolist(),
         "notes": [*view.notes, *notes],
+        "inputs": view.inputs,  # the run panel's inputs (app.links.request_record): loading fills them in
     }
     return data
 
@@ -184,7 +185,8 @@ def _view(trace: Trace, extra, source: str, examples: dict[str, Example]) -> Run
     scan = _part(notes, "scan", lambda v: None if v is None else _scan(v, trace), extra)
     file_notes = _part(notes, "notes", lambda v: tuple(_text(x) for x in (v or [])[:8]), extra) or ()
     kind = example.kind if example is not None and expected == example.answer else answer_kind(expected)
-    return RunView(trace, source, comparison, example, expected, scan, (*file_notes, *notes), kind)
+    inputs = _part(notes, "inputs", _inputs, extra)
+    return RunView(trace, source, comparison, example, expected, scan, (*file_notes, *notes), kind, inputs)
 
 
 def _part(notes: list[str], key: str, read, extra: dict):
@@ -203,6 +205,29 @@ def _text(v) -> str:
     if not isinstance(v, str):
         raise ValueError("expected text")
     return v[:MAX_TEXT]
+
+
+INPUT_TEXT = {"prompt": 200_000, "example": MAX_TEXT, "expected": MAX_TEXT, "model": MAX_TEXT}
+INPUT_TEXT.update(preset=MAX_TEXT, schedule=10_000, strategy=MAX_TEXT)
+
+
+def _inputs(v) -> dict | None:
+    """The file's inputs section, its types checked (its values are checked as a Run's are when they
+    fill the run panel: app.links.request_from_record)."""
+    if v is None:
+        return None
+    if not isinstance(v, dict):
+        raise ValueError("expected an object")
+    out = {}
+    for key, limit in INPUT_TEXT.items():
+        value = v.get(key)
+        if value is not None and not (isinstance(value, str) and len(value) <= limit):
+            raise ValueError(f"{key}: expected text of at most {limit} characters")
+        out[key] = value
+    n = v.get("new_tokens")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 100_000:
+        raise ValueError("new_tokens: expected a positive integer")
+    return {**out, "new_tokens": n}
 
 
 def _scan(v, trace: Trace) -> np.ndarray:

@@ -36,7 +36,7 @@ def build_demo(app: App | None = None) -> gr.Blocks:
     with explorer_blocks(title=TITLE, delete_cache=(600, 3600)) as demo:
         c = lay_out(app, start)
         check_components(c)
-        wire(app, Callbacks(app), c)
+        wire(app, Callbacks(app), c, demo)
     return demo
 
 

@@ -18,6 +18,7 @@ class View(StrEnum):
     # session state
     VIEW = "view"  # the RunView's key (None: the recorded example shown at start)
     WALK_PAGE = "walk_page"
+    TABLE_PROMPT = "table_prompt"  # the digest of the prompt the Strategies table was run on (None: empty)
     # the run panel
     EXAMPLE = "example"
     PROMPT = "prompt"
@@ -31,7 +32,10 @@ class View(StrEnum):
     RUN = "run"
     STOP = "stop"
     STATUS = "status"
+    LINK_BUTTON = "link_button"  # makes a link to the inputs (app/links.py) …
+    LINK = "link"  # … shown here (and copied by the browser)
     # the results panel
+    STALE_NOTE = "stale_note"  # says when the results on screen are of another prompt than the panel's
     VERDICT = "verdict"
     SOURCE = "source"
     BASE_TEXT = "base_text"
@@ -100,6 +104,7 @@ RUN_WIDE = (V.EVIDENCE_PLOT, V.SCAN_PLOT, V.SCAN_MD, V.REVIVALS, V.REVIVED_TABLE
 WALK = (V.WALK_MD, V.WALK_PLOT, V.WALK_NAV, V.WALK_PAGE, V.BACK, V.NEXT)
 VIEW_OUTPUTS = (
     V.VIEW,
+    V.STALE_NOTE,
     V.STEP,
     V.STATUS,
     V.DOWNLOAD,
@@ -111,7 +116,7 @@ VIEW_OUTPUTS = (
     *RUN_WIDE,
     *WALK,
 )
-TABLE_OUTPUTS = (V.TABLE, V.TABLE_PLOT, V.STATUS, V.EXAMPLE, V.EXPECTED)
+TABLE_OUTPUTS = (V.TABLE, V.TABLE_PLOT, V.TABLE_PROMPT, V.STATUS, V.EXAMPLE, V.EXPECTED)
 RUN_INPUTS = (
     V.PROMPT,
     V.MODEL,
@@ -124,4 +129,6 @@ RUN_INPUTS = (
     V.FOCUS,
     V.MODE,
 )
-PANEL = (V.PROMPT, V.EXPECTED, V.PRESET, V.SCHEDULE, V.PRESET_NOTE)  # what picking an example fills in
+PANEL = (V.PROMPT, V.EXPECTED, V.PRESET, V.SCHEDULE, V.PRESET_NOTE)  # a preset's and a prompt's fields
+INPUTS = (V.EXAMPLE, V.MODEL, *PANEL, V.STRATEGY, V.MAX_NEW)  # what an example, a trace or a link fills in
+SCREEN = (V.STALE_NOTE, V.TABLE, V.TABLE_PLOT, V.TABLE_PROMPT)  # what says whether results are the prompt's

@@ -20,9 +20,10 @@ from app.serving import Busy
 from app.session import App
 from app.tracefiles import inspect_trace
 from app.viewnames import (
-    PANEL,
+    INPUTS,
     RUN_INPUTS,
     RUN_WIDE,
+    SCREEN,
     STEP_VIEWS,
     TABLE_OUTPUTS,
     VIEW_OUTPUTS,
@@ -76,16 +77,42 @@ def outs(c: Components, names) -> list:
     return [c[k] for k in names]
 
 
-def wire(app: App, cb: Callbacks, c: Components) -> None:
-    """Every event of the page (call inside the gr.Blocks that holds `c`)."""
-    _wire_run(cb, c)
+def wire(app: App, cb: Callbacks, c: Components, demo: gr.Blocks | None = None) -> None:
+    """Every event of the page (call inside the gr.Blocks `demo` that holds `c`)."""
+    screen = _screen_check(cb, c)
+    fills = _wire_files(cb, c, screen)
+    _wire_run(cb, c, screen, fills)
     _wire_views(cb, c)
-    _wire_files(cb, c)
+    _wire_links(cb, c, screen, demo)
     _wire_api(app, c)
 
 
-def _wire_run(cb: Callbacks, c: Components) -> None:
-    """Examples and presets fill the run panel (visitor's choices only); the buttons run jobs."""
+def unique(components: list) -> list:
+    """Components in order, each once (an event lists an output once)."""
+    seen, out = set(), []
+    for comp in components:
+        if id(comp) not in seen:
+            seen.add(id(comp))
+            out.append(comp)
+    return out
+
+
+def _screen_check(cb: Callbacks, c: Components):
+    """`then(event)`: after an event that changed the inputs or the results, the screen says whose
+    results it shows (Callbacks.screen), read from the page as it is then."""
+    ins = [c[V.PROMPT], c[V.VIEW], c[V.TABLE_PROMPT]]
+    out = outs(c, SCREEN)
+    check = named(bind(cb.screen, c, out), "screen_check")
+
+    def then(event):
+        return event.then(check, ins, out, **QUIET)
+
+    return then
+
+
+def _wire_run(cb: Callbacks, c: Components, screen, fills: list) -> None:
+    """Examples and presets fill the run panel (visitor's choices only; an example shows its recorded
+    run); an edited prompt marks results of another prompt; the buttons run jobs."""
 
     def on_preset(preset):
         if preset not in PRESETS:
@@ -93,21 +120,29 @@ def _wire_run(cb: Callbacks, c: Components) -> None:
         fields = cb.preset_fields(preset)
         return fields[V.SCHEDULE], fields[V.PRESET_NOTE]
 
-    panel = outs(c, PANEL)
-    c[V.EXAMPLE].input(bind(cb.on_example, c, panel), c[V.EXAMPLE], panel, **QUIET)
-    edited_out = [c[V.EXAMPLE], c[V.EXPECTED]]  # an example's answer goes when its prompt is edited
+    picked_out = unique(outs(c, (*INPUTS, *VIEW_OUTPUTS)))
+    picked = c[V.EXAMPLE].input(
+        bind(cb.on_example, c, picked_out), [c[V.EXAMPLE], c[V.FOCUS], c[V.MODE]], picked_out, **QUIET
+    )
+    screen(picked)
+    edited_out = unique([c[V.EXAMPLE], c[V.EXPECTED], *outs(c, SCREEN)])  # an example's answer goes too
     edited = bind(cb.on_prompt_edit, c, edited_out)
+    edited_in = [c[V.PROMPT], c[V.EXAMPLE], c[V.VIEW], c[V.TABLE_PROMPT]]
     for trigger in (c[V.PROMPT].input, c[V.PROMPT].blur):  # blur: a paste made before the events were wired
-        trigger(edited, [c[V.PROMPT], c[V.EXAMPLE]], edited_out, **QUIET)
+        trigger(edited, edited_in, edited_out, trigger_mode="always_last", **QUIET)
     c[V.PRESET].input(on_preset, c[V.PRESET], [c[V.SCHEDULE], c[V.PRESET_NOTE]], **QUIET)
     ins = outs(c, RUN_INPUTS)
-    views_out, table_out = outs(c, VIEW_OUTPUTS), outs(c, TABLE_OUTPUTS)
+    views_out = unique(outs(c, (*VIEW_OUTPUTS, *INPUTS)))
+    table_out = unique(outs(c, (*TABLE_OUTPUTS, *INPUTS)))
     for button, kind, out in (
         (V.RUN, "run", views_out),
         (V.COMPARE, "strategies", table_out),
         (V.SWEEP, "sweep", table_out),
     ):
-        c[button].click(named(bind(cb.runner(kind), c, out), f"run_{kind}"), ins, out, **RUNS)
+        # a Run pressed while an example or a trace is still being loaded: that load is dropped (the
+        # Run fills the panel with what it runs), so what lands on screen is the Run's
+        job = named(bind(cb.runner(kind), c, out), f"run_{kind}")
+        screen(c[button].click(job, ins, out, cancels=[picked, *fills], **RUNS))
     c[V.STOP].click(bind(cb.stop, c, [c[V.STATUS]]), None, c[V.STATUS], **QUIET)
 
 
@@ -142,15 +177,43 @@ def _wire_views(cb: Callbacks, c: Components) -> None:
         c[button].click(turn, [view, c[V.WALK_PAGE]], walk_outs, **QUIET)
 
 
-def _wire_files(cb: Callbacks, c: Components) -> None:
-    """Recorded traces and uploaded trace files (views only: the run panel stays the visitor's)."""
-    views_out = outs(c, (o for o in VIEW_OUTPUTS if o not in (V.RECORDED, V.EXAMPLE)))
-    c[V.RECORDED].input(
-        bind(cb.load_recorded, c, views_out), [c[V.RECORDED], c[V.FOCUS], c[V.MODE]], views_out, **QUIET
+def _wire_files(cb: Callbacks, c: Components, screen) -> list:
+    """Recorded traces and uploaded trace files: their views, and the inputs that made them in the run
+    panel. Returns the two events (a Run cancels them)."""
+    out = unique(outs(c, (*VIEW_OUTPUTS, *INPUTS)))
+    recorded = c[V.RECORDED].input(
+        bind(cb.load_recorded, c, out), [c[V.RECORDED], c[V.FOCUS], c[V.MODE]], out, **QUIET
     )
-    c[V.UPLOAD].upload(
-        bind(cb.load_upload, c, views_out), [c[V.UPLOAD], c[V.FOCUS], c[V.MODE]], views_out, **QUIET
+    upload = c[V.UPLOAD].upload(
+        bind(cb.load_upload, c, out), [c[V.UPLOAD], c[V.FOCUS], c[V.MODE]], out, **QUIET
     )
+    for event in (recorded, upload):
+        screen(event)
+    return [recorded, upload]
+
+
+def _wire_links(cb: Callbacks, c: Components, screen, demo: gr.Blocks | None) -> None:
+    """The link button (app/links.py): the server writes the query, the page makes it absolute and
+    copies it. A page opened from a link gets the link's inputs (and run) on load."""
+    fields = (V.PROMPT, V.MODEL, V.PRESET, V.SCHEDULE, V.STRATEGY, V.MAX_NEW, V.EXPECTED, V.EXAMPLE, V.VIEW)
+    ins = outs(c, fields)  # Callbacks.share's arguments
+    made = c[V.LINK_BUTTON].click(
+        bind(cb.share, c, [c[V.LINK], c[V.STATUS]]), ins, [c[V.LINK], c[V.STATUS]], **QUIET
+    )
+    made.then(None, c[V.LINK], c[V.LINK], js=COPY_LINK, **QUIET)
+    if demo is not None:
+        out = unique(outs(c, (*VIEW_OUTPUTS, *INPUTS)))
+        opened = demo.load(bind(cb.open_link, c, out), [c[V.FOCUS], c[V.MODE]], out, **QUIET)
+        screen(opened)
+
+
+# the link box holds "?..." from the server: the page's own address with that query, copied if it can be
+COPY_LINK = """(q) => {
+  if (!q || !q.startsWith("?")) return q;
+  const url = new URL(q, window.location.href).href;
+  if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(url).catch(() => {});
+  return url;
+}"""
 
 
 def _wire_api(app: App, c: Components) -> None:

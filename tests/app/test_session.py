@@ -19,7 +19,7 @@ from app.serving import EMBEDDED, Limits, RunGate
 from app.session import App, table_configs
 from app.state import RunView
 from app.tracefiles import load_trace_file
-from app.viewnames import TABLE_OUTPUTS, VIEW_OUTPUTS
+from app.viewnames import INPUTS, TABLE_OUTPUTS, VIEW_OUTPUTS
 from lazyllm import LazyConfig
 from lazyllm.config import PRESET_NOTES
 
@@ -33,18 +33,25 @@ def app(tiny_app_lm):
     return App(Limits(max_new_tokens=16, max_prompt_tokens=400), loader=lambda name: tiny_app_lm)
 
 
+class FakeRequest:
+    """What a callback reads of gr.Request: the page's query parameters and the session."""
+
+    def __init__(self, query_params: dict, session_hash: str = "s1"):
+        self.query_params, self.session_hash = query_params, session_hash
+
+
 def run(app, kind="run", **kw):
     """Every update of a job, each checked against the outputs its event has in the page (wiring.bind
     raises on any other key: a table job that set a Run view would fail in the browser)."""
     args = {**ARGS, **kw}
     outs = list(Callbacks(app).runner(kind)(*args.values()))
-    allowed = set(VIEW_OUTPUTS if kind == "run" else TABLE_OUTPUTS)
+    allowed = set(VIEW_OUTPUTS if kind == "run" else TABLE_OUTPUTS) | set(INPUTS)
     for out in outs:
         assert set(out) <= allowed, f"{kind} set {sorted(set(out) - allowed)}, not outputs of its event"
     return outs
 
 
-def test_build_demo_sets_every_view_at_build_time_and_no_load_event(app):
+def test_build_demo_sets_every_view_at_build_time_and_loads_only_links(app):
     demo = ui.build_demo(app)
     assert isinstance(demo, gr.Blocks) and app.hub.lm is None  # nothing loaded at build time
     ids = {b.elem_id for b in demo.blocks.values() if getattr(b, "elem_id", None)}
@@ -52,9 +59,10 @@ def test_build_demo_sets_every_view_at_build_time_and_no_load_event(app):
                  "lz-evidence-table", "lz-expected", "lz-jump-to"):  # fmt: skip
         assert elem in ids
     deps = demo.config["dependencies"]
-    assert not [d for d in deps if any(t[1] == "load" for t in d["targets"])], (
-        "a load event would overwrite input"
-    )
+    loads = [d for d in deps if any(t[1] == "load" for t in d["targets"])]
+    assert len(loads) == 1  # a link's inputs (Callbacks.open_link); a page opened without one gets nothing
+    assert Callbacks(app).open_link("", "importance", FakeRequest({})) == {}
+    assert Callbacks(app).open_link("", "importance", FakeRequest({"__theme": "dark"})) == {}
     run_dep = next(d for d in deps if d.get("api_name") == "run")
     assert run_dep["api_visibility"] == "public"
     survival = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "lz-survival-plot")
@@ -64,12 +72,15 @@ def test_build_demo_sets_every_view_at_build_time_and_no_load_event(app):
 def test_run_marks_views_pending_then_streams_then_draws_every_view(app):
     outs = run(app)
     assert "Pending" in outs[0]["verdict"] and "Pending" in outs[0]["survival"].layout.annotations[0].text
+    assert (
+        outs[0]["stale_note"] == ""
+    )  # the results coming are this prompt's (the screen check follows the run)
     assert any('data-kind="run"' in o.get("status", "") for o in outs[1:-1])
     final = outs[-1]
     assert 'data-kind="done"' in final["status"], final["status"]
     missing = (
-        set(VIEW_OUTPUTS) - set(final) - {"example", "expected"}
-    )  # set when the prompt is not the example's
+        set(VIEW_OUTPUTS) - set(final) - {"example", "expected", "stale_note"}
+    )  # set when the prompt is not the example's; the note: at the start
     assert not missing, missing
     view = app.views.get(final["view"])  # the session's state holds a key into the app's ViewStore
     assert isinstance(view, RunView) and view.comparison is not None and view.scan is not None
@@ -337,24 +348,38 @@ def test_compare_strategies_and_sweep(app):
 
 
 def test_example_selection_and_edits(app):
+    """An example with a recorded run: the run on screen and the inputs it ran with; the prompt edited
+    away from the example: the example's answer goes, and the screen says the results are another
+    prompt's."""
     cb = Callbacks(app)
     name = next(iter(app.examples))
     ex = app.examples[name]
-    picked = cb.on_example(name)
+    picked = cb.on_example(name, "", "importance")
     assert (picked["prompt"], picked["expected"], picked["preset"]) == (ex.prompt, ex.answer, ex.preset)
+    assert picked["view"] == "recorded:" + name and picked["recorded"] == name and picked["stale_note"] == ""
+    recorded = app.recorded_view(name).trace
+    assert picked["strategy"] == recorded.strategy and picked["max_new"] == min(24, app.limits.max_new_tokens)
+    assert picked["model"] == EMBEDDED and picked["example"] == name
     harbour = next(e for e in app.examples.values() if e.task == "harbour_notes")
-    picked = cb.on_example(harbour.name)  # the lesson's example selects the preset it is about
+    picked = cb.on_example(
+        harbour.name, "", "importance"
+    )  # the lesson's example selects the preset it is about
     layers = app.hub.lm.num_layers if app.hub.lm is not None else 30
     assert harbour.preset == "paper" and picked["preset"] == "paper"
     assert picked["schedule"] == [
         [layer, k] for layer, k in LazyConfig.preset("paper", num_layers=layers).schedule
     ]
     assert picked["preset_note"] == PRESET_NOTES["paper"]
-    assert cb.on_example("no such example") == {}
-    assert cb.on_prompt_edit(ex.prompt, name) == {}
-    # edited away from the example: the example's expected answer goes with it
-    assert cb.on_prompt_edit(ex.prompt + " edited", name) == {"example": CUSTOM, "expected": ""}
-    assert cb.on_prompt_edit("my own prompt", CUSTOM) == {"example": CUSTOM}  # a typed answer stays
+    assert "Harbour" in picked["source"]
+    assert cb.on_example("no such example", "", "importance") == {}
+    key = "recorded:" + name
+    assert cb.on_prompt_edit(ex.prompt, name, key, None) == {"stale_note": ""}
+    # edited away from the example: the example's expected answer goes with it, the results are marked
+    edited = cb.on_prompt_edit(ex.prompt + " edited", name, key, None)
+    assert (edited["example"], edited["expected"]) == (CUSTOM, "")
+    assert "From a previous prompt" in edited["stale_note"] and "opacity" in edited["stale_note"]
+    own = cb.on_prompt_edit("my own prompt", CUSTOM, key, None)
+    assert own["example"] == CUSTOM and "expected" not in own  # a typed answer stays
 
 
 def test_an_examples_answer_never_judges_another_prompt(app):

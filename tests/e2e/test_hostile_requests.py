@@ -99,20 +99,34 @@ def heatmap_cells(msg: dict) -> list[int]:
 
 
 def test_no_start_up_event_and_only_the_visitors_acts_write_the_run_panel(shared_server):
-    """Item 1 on the server's side (the Chromium test pastes the instant the textarea shows): there is
-    no load event at all, every view has its value in the page's config, and the only events that
-    write the Prompt box are the visitor's own pick of an example."""
+    """Item 1 on the server's side (the Chromium test pastes the instant the textarea shows): the one
+    load event is a link's (app/links.py) and writes nothing to a page opened without one, every view
+    has its value in the page's config, and the only events that write the Prompt box are the visitor's
+    own acts: an example, a trace file, a link, and a Run pressed before a picked example arrived."""
     config = json.loads(urllib.request.urlopen(shared_server.url + "config", timeout=10).read())
     comps = {c["id"]: c for c in config["components"]}
     by_elem = {c["props"].get("elem_id"): i for i, c in comps.items() if c.get("props", {}).get("elem_id")}
-    triggers = [t[1] for d in config["dependencies"] for t in d["targets"]]
-    assert "load" not in triggers, "a start-up event can overwrite what the visitor typed"
+    loads = [d for d in config["dependencies"] if any(t[1] == "load" for t in d["targets"])]
+    assert len(loads) == 1, "a start-up event can overwrite what the visitor typed"
+    answer = call_event(shared_server.url, loads[0]["id"], ["", "importance"])  # no link in the URL
+    kinds = [comps[i]["type"] for i in loads[0]["outputs"]]
+    assert answer["success"] and all(
+        (v is None and kind == "state")
+        or (isinstance(v, dict) and v.get("__type__") == "update" and "value" not in v)
+        for v, kind in zip(answer["output"]["data"], kinds, strict=True)
+    ), answer["output"]  # every output skipped (a state's is sent as null; the server keeps its value)
     examples = [json.loads(p.read_text()) for p in (ROOT / "assets" / "examples").glob("*.json")]
     shown = comps[by_elem["lz-example"]]["props"]["value"]
     prompt = next(e["prompt"] for e in examples if e["name"] == shown)
     assert comps[by_elem["lz-prompt"]]["props"]["value"] == prompt  # the example's, set at build time
     writers = [d for d in config["dependencies"] if by_elem["lz-prompt"] in d["outputs"]]
-    assert [d["targets"] for d in writers] == [[[by_elem["lz-example"], "input"]]], writers
+    targets = [t for d in writers for t in d["targets"]]
+    # the page's load has no component
+    triggers = sorted(f"{comps[i]['props'].get('elem_id')} {t}" if i in comps else t for i, t in targets)
+    assert triggers == sorted(
+        ["load", "lz-example input", "lz-recorded input", "lz-upload upload"]
+        + [f"lz-{b} click" for b in ("run", "compare", "sweep")]
+    ), triggers
     for elem in ("lz-survival-plot", "lz-importance-plot", "lz-verdict", "lz-source", "lz-metrics"):
         assert comps[by_elem[elem]]["props"].get("value"), f"{elem} is empty until an event fills it"
 
@@ -548,11 +562,11 @@ def test_ordinary_acts_that_change_nothing_get_no_error_and_no_empty_value(share
     example, prompt = props["lz-example"]["value"], props["lz-prompt"]["value"]
     failures = []
     for what, fn, data in (
-        ("pick custom", event_id(shared_server.url, "lz-example", "input"), ["custom"]),
+        ("pick custom", event_id(shared_server.url, "lz-example", "input"), ["custom", "", "importance"]),
         (
             "type the example's prompt back",
             event_id(shared_server.url, "lz-prompt", "input"),
-            [prompt, example],
+            [prompt, example, None, None],
         ),
     ):
         msg = call_event(shared_server.url, fn, data)
