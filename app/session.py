@@ -51,6 +51,7 @@ SWEEP_KEEPS = (0.1, 0.2, 0.3, 0.5, 0.7)  # keep fractions of the per-prompt swee
 START_EXAMPLE = "Pass-key retrieval"  # the recorded example on screen when the page opens
 LIVE_EVERY_S = 1.5  # a page that draws the run gets its trace at prefill, then at most this often
 DRAW_WAIT_S = 30.0  # the longest a run waits for a page to draw it (a page that went away: less)
+PREFILL_EVERY_S = 0.25  # a running prefill's layer count goes to the page at most this often
 
 
 @dataclass
@@ -67,13 +68,18 @@ class Context:
 
     def prefill_hook(self, runs: list[str], first: int, total: int, new_tokens: int):
         """generate's on_prefill_layer for a job's runs `runs` (numbered from `first`, in the order they
-        prefill): a Progress "prefill: layer l/L" goes to the page after every layer (None: no page)."""
+        prefill): a Progress "prefill: layer l/L" goes to the page after a prefill's first layer, then at
+        most every PREFILL_EVERY_S (each wakes the page's thread while the run is timed; None: no page)."""
         if self.post is None:
             return None
-        run = [-1]
+        run, posted = [-1], [0.0]
 
         def report(done: int, layers: int) -> None:
             run[0] += done == 1  # layer 1 again: the next run's prefill
+            now = time.monotonic()
+            if done > 1 and now - posted[0] < PREFILL_EVERY_S:
+                return
+            posted[0] = now
             i = min(run[0], len(runs) - 1)
             self.post(Progress(runs[i], first + i, total, 0, new_tokens, "", prefill=(done, layers)))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from app import views
+from app import session, views
 from app.callbacks import Callbacks
 from app.figures import tradeoff_plot
 from app.inputs import RunRequest
@@ -43,7 +43,8 @@ def test_progress_says_which_prefill_layer_runs_and_counts_it_in_the_bar():
     assert Progress("baseline", 1, 3, 7, 8, "").fraction == pytest.approx(2 / 3)
 
 
-def test_a_run_posts_each_prefill_layer_of_the_pruned_run_then_of_the_baseline(app, tiny_app_lm):
+def test_a_run_posts_each_prefill_layer_of_the_pruned_run_then_of_the_baseline(app, tiny_app_lm, monkeypatch):
+    monkeypatch.setattr(session, "PREFILL_EVERY_S", 0.0)  # every layer (a real prefill's take ~0.3 s each)
     posted = []
     events = list(run_job(Context(app, post=posted.append), request(app)))
     L = tiny_app_lm.num_layers
@@ -54,12 +55,27 @@ def test_a_run_posts_each_prefill_layer_of_the_pruned_run_then_of_the_baseline(a
     assert not prefills(events)  # posted at once, not yielded after the step
 
 
-def test_a_table_job_posts_its_baselines_prefill_then_each_rows(app, tiny_app_lm):
+def test_a_table_job_posts_its_baselines_prefill_then_each_rows(app, tiny_app_lm, monkeypatch):
+    monkeypatch.setattr(session, "PREFILL_EVERY_S", 0.0)
     posted = []
     list(table_job(Context(app, post=posted.append), request(app, 2), "strategies"))
     L = tiny_app_lm.num_layers
     runs = [("baseline", 0), ("lazy", 1), ("static", 3), ("random", 5)]  # each row runs (pruned, forced)
     assert prefills(posted) == [(run, i, (n, L)) for run, i in runs for n in range(1, L + 1)]
+
+
+def test_a_prefill_posts_its_first_layer_then_at_most_every_prefill_every_s(app, tiny_app_lm, monkeypatch):
+    monkeypatch.setattr(session, "PREFILL_EVERY_S", 3600.0)
+    posted = []
+    report = Context(app, post=posted.append).prefill_hook(["LazyLLM", "baseline"], 0, 3, 8)
+    for _ in range(2):  # two runs' prefills of 6 layers, as fast as a tiny model's
+        for layer in range(1, 7):
+            report(layer, 6)
+    assert prefills(posted) == [("LazyLLM", 0, (1, 6)), ("baseline", 1, (1, 6))]
+    monkeypatch.setattr(session, "PREFILL_EVERY_S", 0.0)
+    report(1, 6)
+    report(2, 6)
+    assert prefills(posted)[-1] == ("baseline", 1, (2, 6))
 
 
 def test_a_job_without_a_page_posts_nothing_and_the_api_still_runs(app):
