@@ -7,6 +7,7 @@ with a message that names the field.
 
 from __future__ import annotations
 
+import inspect
 import time
 import uuid
 from collections.abc import Iterator
@@ -351,7 +352,8 @@ def _prepare(
 
 
 def _options(scope: dict) -> dict:
-    """generate's / generate_stream's keyword options from their locals(), for _prepare."""
+    """generate_stream's keyword options from its arguments (its locals, or generate's bound ones), for
+    _prepare."""
     return {k: v for k, v in scope.items() if k not in ("lm", "prompt", "config", "should_stop")}
 
 
@@ -484,28 +486,20 @@ def _scan_array(runner: LazyRunner) -> np.ndarray:
     return torch.stack([runner.layer_scan[i] for i in range(runner.L)]).float().cpu().numpy()
 
 
-def generate(
-    lm: LoadedModel,
-    prompt,
-    config: LazyConfig | None = None,
-    *,
-    max_new_tokens: int = 32,
-    instrument: bool = False,
-    return_logits: bool = False,
-    chat: bool = True,
-    seed: int = 0,
-    forced_tokens=None,
-    scan: bool = False,
-    forkable: bool = False,
-    fork_from: GenerationResult | None = None,
-    on_prefill_layer=None,
-) -> GenerationResult:
-    """Greedy generation with LazyLLM (or the exact baseline when the config prunes nothing).
-
-    The same options as generate_stream (see there), without its should_stop; returns the result.
+def generate(lm: LoadedModel, prompt, config: LazyConfig | None = None, **options) -> GenerationResult:
+    """Greedy generation with LazyLLM (or the exact baseline when the config prunes nothing): generate_stream
+    run to its end. It takes generate_stream's keyword options, documented there (its signature is
+    generate's: `help(generate)` lists them); returns the result.
     With pruning off the forced logits equal the free-running ones wherever the fed tokens are the argmax.
     """
-    for update in _steps(_prepare(lm, prompt, config, **_options(locals())), None, texts=False):
+    bound = _STREAM.bind(lm, prompt, config, **options)  # TypeError names an unknown option
+    bound.apply_defaults()
+    request = _prepare(lm, prompt, config, **_options(bound.arguments))
+    for update in _steps(request, bound.arguments["should_stop"], texts=False):
         if update.done:
             return update.result
     raise RuntimeError("generation ended without a result")
+
+
+_STREAM = inspect.signature(generate_stream)  # one list of options, with their defaults, for both
+generate.__signature__ = _STREAM.replace(return_annotation="GenerationResult")
