@@ -134,17 +134,8 @@ class Callbacks:
             request: gr.Request = None,
         ):
             picked = self.picked(prompt, example)
-            req = picked or RunRequest.parse(
-                self.app.limits,
-                prompt,
-                model,
-                preset,
-                rows,
-                strategy,
-                max_new,
-                expected,
-                None if example == CUSTOM else example,
-            )
+            inputs = (prompt, model, preset, rows, strategy, max_new, expected)
+            req = picked or RunRequest.parse(self.app.limits, *inputs, None if example == CUSTOM else example)
             focus = check_focus(focus)  # every input is checked before a worker holds a slot
             session = getattr(request, "session_hash", None)
             job = (

@@ -298,25 +298,16 @@ def _strategies_tab(c: Components) -> None:
     )
 
 
+def _page_button(label: str, elem_id: str, interactive: bool) -> gr.Button:
+    """The walkthrough's Back / Next."""
+    return gr.Button(label, size="sm", scale=0, min_width=90, elem_id=elem_id, interactive=interactive)
+
+
 def _walk_tab(c: Components, start: dict) -> None:
     with gr.Row(elem_id="lz-walk-bar"):
-        c[V.BACK] = gr.Button(
-            "◀ Back",
-            size="sm",
-            scale=0,
-            min_width=90,
-            elem_id="lz-back",
-            interactive=_update(start, V.BACK, "interactive", False),
-        )
+        c[V.BACK] = _page_button("◀ Back", "lz-back", _update(start, V.BACK, "interactive", False))
         c[V.WALK_NAV] = gr.Markdown(_value(start, V.WALK_NAV, "Page 1"), elem_id="lz-walk-nav")
-        c[V.NEXT] = gr.Button(
-            "Next ▶",
-            size="sm",
-            scale=0,
-            min_width=90,
-            elem_id="lz-next",
-            interactive=_update(start, V.NEXT, "interactive", True),
-        )
+        c[V.NEXT] = _page_button("Next ▶", "lz-next", _update(start, V.NEXT, "interactive", True))
     with gr.Row(elem_classes=STACK):
         with gr.Column(scale=2, min_width=280):
             c[V.WALK_MD] = gr.Markdown(_value(start, V.WALK_MD, "Run a prompt first."), elem_id="lz-walk-md")
