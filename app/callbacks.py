@@ -134,17 +134,8 @@ class Callbacks:
             request: gr.Request = None,
         ):
             picked = self.picked(prompt, example)
-            req = picked or RunRequest.parse(
-                self.app.limits,
-                prompt,
-                model,
-                preset,
-                rows,
-                strategy,
-                max_new,
-                expected,
-                None if example == CUSTOM else example,
-            )
+            inputs = (prompt, model, preset, rows, strategy, max_new, expected)
+            req = picked or RunRequest.parse(self.app.limits, *inputs, None if example == CUSTOM else example)
             focus = check_focus(focus)  # every input is checked before a worker holds a slot
             session = getattr(request, "session_hash", None)
             job = (
@@ -226,10 +217,10 @@ class Callbacks:
     ) -> dict:
         """The status line; for a Run (`texts`) also the texts so far and, when `redraw`, the live views.
         A table job (compare strategies, sweep) shows only its status: its outputs are the table."""
-        what = "prefill" if ev.step == 0 else f"decode step {ev.step}/{ev.new_tokens - 1}"
-        done = (ev.index + (ev.step + 1) / ev.new_tokens) / ev.total
-        text = f"{ev.run} (run {ev.index + 1} of up to {ev.total}): {what} · {time.perf_counter() - t0:.1f} s"
-        out = {V.STATUS: M.status_html(text, "run", done)}
+        text = (
+            f"{ev.run} (run {ev.index + 1} of up to {ev.total}): {ev.what} · {time.perf_counter() - t0:.1f} s"
+        )
+        out = {V.STATUS: M.status_html(text, "run", ev.fraction)}
         if not texts:
             return out
         if ev.trace is None:

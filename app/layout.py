@@ -7,6 +7,8 @@ theirs. (A page opened from a link to a run gets the link's inputs on load: app/
 
 from __future__ import annotations
 
+import inspect
+
 import gradio as gr
 
 from app import texts
@@ -21,6 +23,19 @@ from app.viewnames import View as V
 from lazyllm.config import PRESET_NOTES, PRESETS, STRATEGIES
 
 Components = dict[V, gr.components.Component]
+# The strategies / sweep table's columns: one per value of views.table_row
+TABLE_COLUMNS = ["run", "answer", "mean KL (nats)", "top-1", "TTFT", "compute", "config", "text"]
+TABLE_NOTE = (
+    "The table and the chart fill in as each run ends. *compute*: the (prompt token, layer) computations "
+    "of the whole generation against the baseline's. `random` keeps as many tokens as `lazy` at every "
+    "step, but draws them afresh, so its decode steps revive many from the Aux Cache: over the steps "
+    "nearly every token gets computed once at every layer, the closer to 100% the more steps (with one "
+    "new token, the prefill only, the two are equal). *text*: what the run generated (hover a point of "
+    "the chart for it too)."
+)
+# Tabs that do not fit one row wrap onto the next (Gradio's default hides them in a "⋯" menu, where a
+# visitor on a phone does not see them); a Gradio without the option keeps its menu.
+TABS = {"overflow_behavior": "wrap"} if "overflow_behavior" in inspect.signature(gr.Tabs).parameters else {}
 SMALL = "lz-small"  # the class of the notes above each tab
 STACK = "lz-stack"  # a row that stacks on narrow screens
 
@@ -48,7 +63,7 @@ def lay_out(app: App, start: dict) -> Components:
         ("Walkthrough", "walk", lambda: _walk_tab(c, start)),
         ("Trace files", "files", lambda: _files_tab(app, c)),
     )
-    with gr.Tabs(elem_id="lz-tabs"):
+    with gr.Tabs(elem_id="lz-tabs", **TABS):
         for label, tab_id, fill in tabs:
             with gr.Tab(label, id=tab_id):
                 fill()
@@ -79,12 +94,21 @@ def _note(text: str) -> None:
 
 
 def _run_panel(app: App, c: Components) -> None:
-    _prompt_inputs(app, c)
-    _config_inputs(app, c)
+    """The prompt, then Run, the status and a link to the inputs (Run within the first screen, on a phone
+    too), then the rest of the inputs: the expected answer, the model, the preset, strategy and schedule,
+    the token count."""
+    ex = _prompt_inputs(app, c)
     with gr.Row(elem_id="lz-buttons"):
         c[V.RUN] = gr.Button("Run LazyLLM and the baseline", variant="primary", elem_id="lz-run")
         c[V.STOP] = gr.Button("Stop", variant="stop", elem_id="lz-stop", scale=0, min_width=90)
     c[V.STATUS] = gr.HTML(status_html(texts.READY), elem_id="lz-status")
+    _link_row(c)
+    _answer_and_model(app, c, ex)
+    _config_inputs(app, c)
+
+
+def _link_row(c: Components) -> None:
+    """A link to these inputs (app/links.py)."""
     with gr.Row(elem_id="lz-link-row", equal_height=True):  # a link to these inputs (app/links.py)
         c[V.LINK_BUTTON] = gr.Button(
             "Link to these inputs", size="sm", scale=0, min_width=160, elem_id="lz-link-button"
@@ -100,8 +124,8 @@ def _run_panel(app: App, c: Components) -> None:
         )
 
 
-def _prompt_inputs(app: App, c: Components) -> None:
-    """The example, its prompt and its expected answer, and the model."""
+def _prompt_inputs(app: App, c: Components):
+    """The example and its prompt; returns the example shown (None without examples)."""
     names = list(app.examples)
     first = app.start_name if app.start_name in app.examples else (names[0] if names else None)
     ex = app.examples.get(first)
@@ -109,8 +133,13 @@ def _prompt_inputs(app: App, c: Components) -> None:
         [*names, CUSTOM], value=first or CUSTOM, label="Example prompt", elem_id="lz-example"
     )
     c[V.PROMPT] = gr.Textbox(
-        ex.prompt if ex else "", label="Prompt", lines=7, max_lines=12, elem_id="lz-prompt"
+        ex.prompt if ex else "", label="Prompt", lines=6, max_lines=12, elem_id="lz-prompt"
     )
+    return ex
+
+
+def _answer_and_model(app: App, c: Components, ex) -> None:
+    """The expected answer (of the example shown) and the model."""
     c[V.EXPECTED] = gr.Textbox(
         ex.answer if ex else "",
         label="Expected answer (optional): the verdict then says right or wrong",
@@ -268,11 +297,12 @@ def _strategies_tab(c: Components) -> None:
         c[V.COMPARE] = gr.Button("Compare strategies", elem_id="lz-compare")
         c[V.SWEEP] = gr.Button("Sweep keep fractions", elem_id="lz-sweep")
     c[V.TABLE] = gr.Dataframe(
-        headers=["run", "answer", "mean KL (nats)", "top-1", "TTFT", "prompt compute (whole gen.)", "config"],
+        headers=TABLE_COLUMNS,
         interactive=False,
         wrap=True,
         elem_id="lz-table",
     )
+    _note(TABLE_NOTE)
     c[V.TABLE_PLOT] = gr.Plot(
         empty_figure("Strategies", "Press Compare strategies or Sweep."),
         show_label=False,
@@ -280,25 +310,16 @@ def _strategies_tab(c: Components) -> None:
     )
 
 
+def _page_button(label: str, elem_id: str, interactive: bool) -> gr.Button:
+    """The walkthrough's Back / Next."""
+    return gr.Button(label, size="sm", scale=0, min_width=90, elem_id=elem_id, interactive=interactive)
+
+
 def _walk_tab(c: Components, start: dict) -> None:
     with gr.Row(elem_id="lz-walk-bar"):
-        c[V.BACK] = gr.Button(
-            "◀ Back",
-            size="sm",
-            scale=0,
-            min_width=90,
-            elem_id="lz-back",
-            interactive=_update(start, V.BACK, "interactive", False),
-        )
+        c[V.BACK] = _page_button("◀ Back", "lz-back", _update(start, V.BACK, "interactive", False))
         c[V.WALK_NAV] = gr.Markdown(_value(start, V.WALK_NAV, "Page 1"), elem_id="lz-walk-nav")
-        c[V.NEXT] = gr.Button(
-            "Next ▶",
-            size="sm",
-            scale=0,
-            min_width=90,
-            elem_id="lz-next",
-            interactive=_update(start, V.NEXT, "interactive", True),
-        )
+        c[V.NEXT] = _page_button("Next ▶", "lz-next", _update(start, V.NEXT, "interactive", True))
     with gr.Row(elem_classes=STACK):
         with gr.Column(scale=2, min_width=280):
             c[V.WALK_MD] = gr.Markdown(_value(start, V.WALK_MD, "Run a prompt first."), elem_id="lz-walk-md")

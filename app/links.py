@@ -19,7 +19,7 @@ import hashlib
 import re
 import zlib
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import asdict, replace
 from urllib.parse import urlencode
 
 from app.inputs import RunRequest, check_choice
@@ -88,16 +88,7 @@ def schedule_text(schedule) -> str | None:
 
 def request_record(req: RunRequest) -> dict:
     """The inputs of a request as JSON-ready data (what a trace file and a link carry)."""
-    return dict(
-        prompt=req.prompt,
-        example=req.example,
-        expected=req.expected,
-        model=req.model,
-        preset=req.preset,
-        schedule=schedule_text(req.schedule),
-        strategy=req.strategy,
-        new_tokens=req.new_tokens,
-    )
+    return {**asdict(req), "schedule": schedule_text(req.schedule)}  # every field: the inputs
 
 
 def trace_inputs(view: RunView) -> dict:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 
 import numpy as np
 import plotly.graph_objects as go
@@ -29,9 +28,6 @@ CELL_BUDGET = 60_000  # heatmap cells at most
 MAX_PANELS = 8  # importance panels (pruning layers) at most
 FONT = dict(family="Inter, system-ui, sans-serif", size=12)
 H_LEGEND = dict(orientation="h", y=-0.25)  # a legend under the plot
-NARROW_TITLE = 46  # title characters per line for a plot in half of the results column (1280 px window)
-HALF_TITLE = 80  # … in half of a full-width row
-TITLE_LINE_PX = 20  # the height of a wrapped title's line (14 px font)
 
 
 @functools.cache
@@ -65,67 +61,38 @@ def apply_template(fig: go.Figure, template: go.layout.Template) -> go.Figure:
     return fig
 
 
-def layout(
-    fig: go.Figure,
-    title: str,
-    height: int = 320,
-    template: go.layout.Template | None = None,
-    title_chars: int | None = None,
-    **kw,
-):
-    """The app's title, size, margins, font and template (default: `white_template()`) on `fig`.
+# The title's first line ~10 px below the top, its other lines going down, so that the lines
+# assets/explorer.js wraps it into at a narrow width go down too (the script then makes the top margin
+# and the figure taller by as much). Plotly's title padding does not move a title of several lines, and
+# it draws one of several lines ~10 px higher than one of one line at the same anchor: the anchor, px
+# from the top, for one line and for several (assets/explorer.js uses the same).
+TITLE_ANCHOR = (13, 23)
+MARGIN = dict(l=56, r=16, t=48, b=40)
+# What the tick labels may take: plotly picks as many ticks as fit an axis of that length (fewer on a
+# narrow screen); tick labels and axis titles push the margins rather than being cut off.
+AXIS = dict(automargin=True)
+# The mode bar (shown on hover): only download, zoom, pan and reset, so its corner of the title is small.
+MODEBAR = dict(remove=["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"])
 
-    title_chars: wrap the title to lines of about this many characters (a plot in a narrow column: plotly
-    never wraps a title, it runs past the plot), with the top margin and the plot height grown to fit."""
+
+def title_place(height: int, lines: int = 1) -> dict:
+    """Where a title of `lines` lines goes in a figure `height` px tall: at the left, ~10 px down."""
+    anchor = TITLE_ANCHOR[lines > 1]
+    return dict(x=0.01, xanchor="left", yref="container", yanchor="top", y=1 - anchor / height)
+
+
+def layout(fig: go.Figure, title: str, height: int = 320, template: go.layout.Template | None = None, **kw):
+    """The app's title, size, margins, font and template (default: `white_template()`) on `fig`."""
     apply_template(fig, template or white_template())
-    extra, place = 0, {}
-    if title_chars is not None:
-        title = wrap_title(title, title_chars)
-        extra = TITLE_LINE_PX * title.count("<br>")
-        place = dict(yref="container", y=1, yanchor="top", pad=dict(t=12))  # grows down into the margin
     fig.update_layout(
-        title=dict(text=title, x=0.01, font=dict(size=14), **place),
-        height=height + extra,
-        margin=dict(l=56, r=16, t=48 + extra, b=40),
+        title=dict(text=title, font=dict(size=14), **title_place(height, title.count("<br>") + 1)),
+        height=height,
+        margin=MARGIN,
         font=FONT,
-        **kw,
+        modebar=MODEBAR,
+        **{"xaxis": AXIS, "yaxis": AXIS, **kw},
     )
     return fig
-
-
-def _visible_len(text: str) -> int:
-    return len(re.sub(r"<[^>]+>", "", text))
-
-
-def wrap_title(title: str, chars: int) -> str:
-    """`title` in lines of at most ~`chars` visible characters: broken at " · " first, then at spaces;
-    existing line breaks (<br>) kept, a <sup> line wrapped on its own."""
-    out = []
-    for line in title.split("<br>"):
-        sup = line.startswith("<sup>") and line.endswith("</sup>")
-        body = line[5:-6] if sup else line
-        parts = body.split(" · ")
-        pieces = []
-        for part in parts:
-            pieces += _wrap_words(part, chars) if _visible_len(part) > chars else [part]
-        lines: list[str] = []
-        for piece in pieces:
-            if lines and _visible_len(lines[-1]) + 3 + _visible_len(piece) <= chars:
-                lines[-1] += " · " + piece
-            else:
-                lines.append(piece)
-        out += [f"<sup>{x}</sup>" for x in lines] if sup else lines
-    return "<br>".join(out)
-
-
-def _wrap_words(text: str, chars: int) -> list[str]:
-    lines: list[str] = []
-    for word in text.split(" "):
-        if lines and _visible_len(lines[-1]) + 1 + _visible_len(word) <= chars:
-            lines[-1] += " " + word
-        else:
-            lines.append(word)
-    return lines
 
 
 def two_axes() -> go.Figure:

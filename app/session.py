@@ -51,6 +51,7 @@ SWEEP_KEEPS = (0.1, 0.2, 0.3, 0.5, 0.7)  # keep fractions of the per-prompt swee
 START_EXAMPLE = "Pass-key retrieval"  # the recorded example on screen when the page opens
 LIVE_EVERY_S = 1.5  # a page that draws the run gets its trace at prefill, then at most this often
 DRAW_WAIT_S = 30.0  # the longest a run waits for a page to draw it (a page that went away: less)
+PREFILL_EVERY_S = 0.25  # a running prefill's layer count goes to the page at most this often
 
 
 @dataclass
@@ -63,6 +64,26 @@ class Context:
     last: Progress | None = None
     live: bool = False
     partial: lazyllm.GenerationResult | None = None  # a stopped comparison's pruned run, as far as it went
+    post: Callable[[object], None] | None = None  # posts an event to the page at once (a RunWorker's queue)
+
+    def prefill_hook(self, runs: list[str], first: int, total: int, new_tokens: int):
+        """generate's on_prefill_layer for a job's runs `runs` (numbered from `first`, in the order they
+        prefill): a Progress "prefill: layer l/L" goes to the page after a prefill's first layer, then at
+        most every PREFILL_EVERY_S (each wakes the page's thread while the run is timed; None: no page)."""
+        if self.post is None:
+            return None
+        run, posted = [-1], [0.0]
+
+        def report(done: int, layers: int) -> None:
+            run[0] += done == 1  # layer 1 again: the next run's prefill
+            now = time.monotonic()
+            if done > 1 and now - posted[0] < PREFILL_EVERY_S:
+                return
+            posted[0] = now
+            i = min(run[0], len(runs) - 1)
+            self.post(Progress(runs[i], first + i, total, 0, new_tokens, "", prefill=(done, layers)))
+
+        return report
 
     def stopped(self) -> Stopped:
         """Where the job stopped; for a Run, the view of what its pruned run computed by then."""
@@ -106,6 +127,7 @@ def _compare(
         base=base,
         should_stop=ctx.stop.is_set,
         label=label,
+        on_prefill_layer=ctx.prefill_hook([label, "baseline"], first, total, req.new_tokens),
     )
     for u in updates:
         if u.done:
@@ -191,7 +213,7 @@ def table_job(ctx: Context, req: RunRequest, kind: str) -> Iterator:
         return
     example, expected = ctx.app.known_answer(req)
     base_correct = is_right(base.text, expected)
-    result = TableResult(kind, [table_row("baseline", None, base_correct)])
+    result = TableResult(kind, [table_row("baseline", None, base_correct, text=base.text)])
     for i, (label, cfg) in enumerate(configs):
         done = yield from _compare(ctx, lm, req, cfg, label, 2 * i + 1, total, base=base, instrument=False)
         if done is None:
@@ -207,7 +229,12 @@ def table_job(ctx: Context, req: RunRequest, kind: str) -> Iterator:
 def _baseline(ctx: Context, lm, req: RunRequest, total: int):
     """The table's baseline: a plain run with logits, timed (its Progress is run 0 of `total`)."""
     updates = lazyllm.generate_stream(
-        lm, req.prompt, max_new_tokens=req.new_tokens, return_logits=True, should_stop=ctx.stop.is_set
+        lm,
+        req.prompt,
+        max_new_tokens=req.new_tokens,
+        return_logits=True,
+        should_stop=ctx.stop.is_set,
+        on_prefill_layer=ctx.prefill_hook(["baseline"], 0, total, req.new_tokens),
     )
     for up in updates:
         ctx.last = Progress("baseline", 0, total, up.step, req.new_tokens, up.text)
@@ -217,13 +244,15 @@ def _baseline(ctx: Context, lm, req: RunRequest, total: int):
     return None
 
 
-def table_row(label: str, c, correct: bool | None, base_correct: bool | None = None) -> dict:
-    """One row of the live Table 1 / the sweep; `kept`: the answer is right (if known) or unchanged."""
+def table_row(label: str, c, correct: bool | None, base_correct: bool | None = None, text: str = "") -> dict:
+    """One row of the live Table 1 / the sweep; `kept`: the answer is right (if known) or unchanged;
+    `text`: what the run generated (the baseline's is given, a pruned run's is its comparison's)."""
     if c is None:
         answer = {True: "right", False: "wrong", None: "reference"}[correct]
         return dict(
             label=label,
             config="baseline",
+            text=text,
             answer=answer,
             kept=True,
             mean_kl=0.0,
@@ -239,6 +268,7 @@ def table_row(label: str, c, correct: bool | None, base_correct: bool | None = N
     return dict(
         label=label,
         config=c.config.get("describe", ""),
+        text=c.lazy_text,
         answer=answer,
         kept=bool(kept),
         mean_kl=c.mean_kl,
@@ -255,8 +285,8 @@ class RunWorker(threading.Thread):
     def __init__(self, app: App, job: Callable[[Context], Iterator]):
         super().__init__(daemon=True, name="lazyllm-run")
         self.app, self.job = app, job
-        self.ctx = Context(app)
         self.events: queue.Queue = queue.Queue()
+        self.ctx = Context(app, post=self.events.put)
 
     @property
     def stop(self) -> threading.Event:

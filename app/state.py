@@ -134,6 +134,20 @@ class Progress:
     text: str  # generated so far
     trace: Trace | None = None  # the pruned run's trace so far, for a page to draw (live runs only)
     drawn: threading.Event | None = field(default=None, compare=False)  # set by the page once drawn
+    prefill: tuple[int, int] | None = None  # (layers done, layers) while the prefill runs (step 0)
+
+    @property
+    def what(self) -> str:
+        """ "prefill: layer 12/30" (running), "prefill" (done), or "decode step t/T"."""
+        if self.prefill is not None:
+            return f"prefill: layer {self.prefill[0]}/{self.prefill[1]}"
+        return "prefill" if self.step == 0 else f"decode step {self.step}/{self.new_tokens - 1}"
+
+    @property
+    def fraction(self) -> float:
+        """How much of the job is done, counting each run's steps (a running prefill by its layers)."""
+        steps = self.prefill[0] / self.prefill[1] if self.prefill is not None else self.step + 1
+        return (self.index + steps / max(self.new_tokens, 1)) / max(self.total, 1)
 
 
 @dataclass(frozen=True)

@@ -253,7 +253,12 @@ def table_row(r: dict) -> list:
         f"{r['ttft_speedup']:.2f}×",
         f"{r['compute_fraction']:.0%}",
         r["config"],
+        _cut(" ".join(r.get("text", "").split()), 160),  # a Dataframe cell shows text as text
     ]
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def table_views(result: TableResult) -> dict:

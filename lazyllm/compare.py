@@ -412,6 +412,7 @@ def compare_stream(
     base: GenerationResult | None = None,
     should_stop: Callable[[], bool] | None = None,
     label: str = "LazyLLM",
+    on_prefill_layer: Callable[[int, int], None] | None = None,
 ) -> Iterator[CompareUpdate]:
     """The one comparison sequence: the pruned run, the baseline, and (if their texts differ) the pruned
     run teacher-forced on the baseline's tokens; yields a CompareUpdate per step of each run, then a
@@ -424,6 +425,8 @@ def compare_stream(
     it, runs that one step again after the timed runs, untimed; skipped when stopped).
     scan: the baseline also runs the layer scan (`baseline.scan`). base: a baseline result of the same
     prompt with logits (e.g. a bench's own interleaved run): used as given, not run again.
+    on_prefill_layer: generate_stream's progress hook, for the prefill of the pruned run, then of the
+    baseline (the forced twin starts from the pruned run and has no prefill of its own).
     Timings: see the module doc.
     """
     ids = encode_prompt(lm, prompt, chat=chat)
@@ -440,7 +443,12 @@ def compare_stream(
                 return None if u.result.stopped == "cancelled" else u.result
         return None
 
-    common = dict(max_new_tokens=max_new_tokens, return_logits=True, should_stop=should_stop)
+    common = dict(
+        max_new_tokens=max_new_tokens,
+        return_logits=True,
+        should_stop=should_stop,
+        on_prefill_layer=on_prefill_layer,
+    )
     pruned = generate_stream(lm, ids, config, instrument=instrument, seed=seed, forkable=True, **common)
     free = yield from run(label, 0, pruned)
     partial = ended[0] if ended else None

@@ -7,6 +7,7 @@ with a message that names the field.
 
 from __future__ import annotations
 
+import inspect
 import time
 import uuid
 from collections.abc import Iterator
@@ -310,6 +311,7 @@ def _prepare(
     scan,
     forkable,
     fork_from,
+    on_prefill_layer,
 ) -> _Prepared:
     """Validate, encode, and build the runner (or take it from the fork); ValueError names the field."""
     config = (config or LazyConfig.preset("baseline")).resolved(lm.num_layers, lm.layer_types)
@@ -324,7 +326,14 @@ def _prepare(
         capacity = len(prompt_ids) + max_new_tokens
         reused = []
         runner = LazyRunner(
-            lm, config, capacity, instrument=instrument, seed=seed, scan=scan, forkable=forkable
+            lm,
+            config,
+            capacity,
+            instrument=instrument,
+            seed=seed,
+            scan=scan,
+            forkable=forkable,
+            on_prefill_layer=on_prefill_layer,
         )
     return _Prepared(
         lm=lm,
@@ -343,7 +352,8 @@ def _prepare(
 
 
 def _options(scope: dict) -> dict:
-    """generate's / generate_stream's keyword options from their locals(), for _prepare."""
+    """generate_stream's keyword options from its arguments (its locals, or generate's bound ones), for
+    _prepare."""
     return {k: v for k, v in scope.items() if k not in ("lm", "prompt", "config", "should_stop")}
 
 
@@ -412,6 +422,7 @@ def generate_stream(
     scan: bool = False,
     forkable: bool = False,
     fork_from: GenerationResult | None = None,
+    on_prefill_layer=None,
 ) -> Iterator[StreamUpdate]:
     """Generate, yielding one StreamUpdate per step (0 = prefill); the last one has done=True and the result.
 
@@ -434,6 +445,10 @@ def generate_stream(
         (forced_tokens) reuses its steps that were fed the same tokens (all up to its first token that
         differs from forced_tokens) and runs only the rest, from that step's checkpoint. A fork is used
         once (fork_from.fork becomes None); the reused steps take 0 s (forced runs are not timed).
+    on_prefill_layer: optional callable, called as on_prefill_layer(layers_done, num_layers) after each
+        layer of the prefill (not of decode steps; not at all in a run forked from another), e.g. for a
+        "prefill: layer 12/30" progress line; it runs in the generating thread, should return quickly,
+        and its time is left out of the step's. It changes no result.
     Timings are the method's: instrumentation (instrument, scan, forkable) is timed apart and left out.
     """
     options = _options(locals())
@@ -471,27 +486,20 @@ def _scan_array(runner: LazyRunner) -> np.ndarray:
     return torch.stack([runner.layer_scan[i] for i in range(runner.L)]).float().cpu().numpy()
 
 
-def generate(
-    lm: LoadedModel,
-    prompt,
-    config: LazyConfig | None = None,
-    *,
-    max_new_tokens: int = 32,
-    instrument: bool = False,
-    return_logits: bool = False,
-    chat: bool = True,
-    seed: int = 0,
-    forced_tokens=None,
-    scan: bool = False,
-    forkable: bool = False,
-    fork_from: GenerationResult | None = None,
-) -> GenerationResult:
-    """Greedy generation with LazyLLM (or the exact baseline when the config prunes nothing).
-
-    The same options as generate_stream (see there), without its should_stop; returns the result.
+def generate(lm: LoadedModel, prompt, config: LazyConfig | None = None, **options) -> GenerationResult:
+    """Greedy generation with LazyLLM (or the exact baseline when the config prunes nothing): generate_stream
+    run to its end. It takes generate_stream's keyword options, documented there (its signature is
+    generate's: `help(generate)` lists them); returns the result.
     With pruning off the forced logits equal the free-running ones wherever the fed tokens are the argmax.
     """
-    for update in _steps(_prepare(lm, prompt, config, **_options(locals())), None, texts=False):
+    bound = _STREAM.bind(lm, prompt, config, **options)  # TypeError names an unknown option
+    bound.apply_defaults()
+    request = _prepare(lm, prompt, config, **_options(bound.arguments))
+    for update in _steps(request, bound.arguments["should_stop"], texts=False):
         if update.done:
             return update.result
     raise RuntimeError("generation ended without a result")
+
+
+_STREAM = inspect.signature(generate_stream)  # one list of options, with their defaults, for both
+generate.__signature__ = _STREAM.replace(return_annotation="GenerationResult")

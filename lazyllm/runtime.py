@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,8 +100,13 @@ class LazyRunner:
         seed=0,
         scan=False,
         forkable: bool = False,
+        *,
+        on_prefill_layer: Callable[[int, int], None] | None = None,
     ):
-        """forkable: keep a Checkpoint after every step, so that `rewind` can go back to any of them."""
+        """forkable: keep a Checkpoint after every step, so that `rewind` can go back to any of them.
+        on_prefill_layer: called as on_prefill_layer(layers_done, L) after each layer of the prefill
+        (step 0) only, for progress lines; its seconds are left out of the step's time (`aside_s`). On a
+        GPU a layer's kernels may still be running when it is called (no synchronisation is added)."""
         self.lm, self.cfg, self.instrument = lm, config.resolved(lm.num_layers, lm.layer_types), instrument
         self.capacity = capacity
         base = lm.model.model
@@ -130,6 +136,7 @@ class LazyRunner:
         self.prompt_len = 0
         self.checkpoints: list[Checkpoint] | None = [] if forkable else None
         self.aside_s = 0.0  # this step's seconds of work beyond the method (see `aside`)
+        self.on_prefill_layer = on_prefill_layer
 
     @contextlib.contextmanager
     def aside(self):
@@ -146,6 +153,12 @@ class LazyRunner:
             if cuda:
                 torch.cuda.synchronize()
             self.aside_s += time.perf_counter() - t0
+
+    def report_layer(self, report: Callable[[int, int], None], done: int) -> None:
+        """Tell the prefill's progress hook that `done` of L layers ran; its time is not the method's."""
+        t0 = time.perf_counter()
+        report(done, self.L)
+        self.aside_s += time.perf_counter() - t0
 
     # --- one layer -----------------------------------------------------------------------------
 
@@ -229,9 +242,12 @@ class LazyRunner:
         flow = Flow(pos=torch.arange(start, self.n, device=dev), h=h, sel=None)
         flow.sel = torch.arange(self.n, device=dev)  # S_0: the whole context enters layer 0
         rec = _StepRecorder(self.n, self.L) if self.instrument else None
+        report = self.on_prefill_layer if self.step_index == 0 else None
         with sdpa_kernel(SDPA_BACKENDS):  # once per step: entering it costs ~30 us
             for layer_idx in range(self.L):
                 flow = self.layer_step(layer_idx, flow, rec)
+                if report is not None:
+                    self.report_layer(report, layer_idx + 1)
         logits = final_logits(self.lm.model, self.norm(flow.h[:, -1:]))[0, 0].float()  # (V,)
         trace = None
         if rec is not None:

@@ -13,7 +13,6 @@ from app.figures.evidence import MAX_MARKERS, revival_markers
 from app.markup import run_name
 from app.plotting import (
     BASE_COLOR,
-    HALF_TITLE,
     LAZY_COLOR,
     REVIVED_COLOR,
     SPAN_COLOR,
@@ -47,9 +46,7 @@ def revivals_heatmap(trace, span: S.Span = None) -> go.Figure:
         hover = "focus span token %{text} revived<br>step %{x}, layer %{y}<extra></extra>"
         fig.add_trace(revival_markers(trace, rev, "a focus span token revived", SPAN_COLOR, 9, hover))
     title = f"Revivals from the Aux Cache: {int(grid.sum())}"
-    layout(
-        fig, binned(title, width, "steps"), 320, legend=dict(orientation="h", y=-0.25), title_chars=HALF_TITLE
-    )
+    layout(fig, binned(title, width, "steps"), 320, legend=dict(orientation="h", y=-0.25))
     fig.update_xaxes(title="step (0 = prefill)")
     fig.update_yaxes(title="layer")
     return fig
@@ -102,7 +99,7 @@ def cumulative_compute_plot(trace) -> go.Figure:
         line=dict(color=LAZY_COLOR),
     )
     title = f"Prompt-token computations, whole generation so far: {cum[-1]:.0%} of the baseline"
-    layout(fig, title, height=300, legend=dict(orientation="h", y=-0.3), title_chars=HALF_TITLE)
+    layout(fig, title, height=300, legend=dict(orientation="h", y=-0.3))
     fig.update_xaxes(title="step (0 = prefill)")
     fig.update_yaxes(title="share of the baseline's", tickformat=".0%", rangemode="tozero")
     return fig

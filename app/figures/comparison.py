@@ -12,7 +12,6 @@ from app.markup import lazy_name
 from app.plotting import (
     BASE_COLOR,
     LAZY_COLOR,
-    NARROW_TITLE,
     REVIVED_COLOR,
     SPAN_COLOR,
     layout,
@@ -55,7 +54,7 @@ def step_times_plot(c, revived: Sequence[int] = ()) -> go.Figure:
         title += (
             f"<br><sup>a decode step costs {c.decode_step_ratio:.2f}× the baseline's (median);{carries}</sup>"
         )
-    layout(fig, title, height=300, legend=dict(orientation="h", y=-0.3), title_chars=NARROW_TITLE)
+    layout(fig, title, height=300, legend=dict(orientation="h", y=-0.3))
     fig.update_xaxes(title="step (0 = prefill)")
     fig.update_layout(
         yaxis=dict(title="seconds (log)", type="log"),
@@ -92,9 +91,7 @@ def fidelity_plot(kl: Sequence[float], top1: Sequence[bool], divergence: int | N
     where = f"texts diverge at step {divergence}" if divergence is not None else "identical texts"
     title = f"Teacher-forced fidelity per step · {where} · click a step to open it"
     # hovermode "x": a click anywhere in a step's column opens that step
-    layout(
-        fig, title, height=300, legend=dict(orientation="h", y=-0.3), hovermode="x", title_chars=NARROW_TITLE
-    )
+    layout(fig, title, height=300, legend=dict(orientation="h", y=-0.3), hovermode="x")
     fig.update_layout(
         yaxis=dict(title="KL (nats)", rangemode="tozero"),
         yaxis2=dict(title="top-1", range=[-0.2, 1.2], tickvals=[0, 1], ticktext=["no", "yes"]),

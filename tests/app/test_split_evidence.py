@@ -156,22 +156,6 @@ def test_prefill_share_and_revival_counts(trace):
     assert all(tl >= c for tl, c in zip(S.revived_per_step(trace), counts, strict=True))
 
 
-@pytest.mark.parametrize("chars", [20, 46, 80])
-def test_wrapped_titles_keep_their_text_within_the_width(chars):
-    title = "Time per step · TTFT 1.85× faster · whole generation (9 steps each) 1.36× faster<br><sup>a decode step costs 1.52× the baseline's (median); it carries the revived work (bars)</sup>"
-    out = P.wrap_title(title, chars)
-    lines = out.split("<br>")
-    longest_word = max(len(w) for w in re.sub(r"<[^>]+>", "", title).split())
-    assert all(len(re.sub(r"<[^>]+>", "", x)) <= max(chars, longest_word) for x in lines)
-    words = lambda s: re.sub(r"<[^>]+>|·", " ", s).split()  # noqa: E731
-    assert words(out) == words(title)
-    assert all(x.startswith("<sup>") for x in lines if "decode step costs" in x)
-    fig = P.layout(go.Figure(), title, height=300, title_chars=chars)
-    grown = P.TITLE_LINE_PX * (len(lines) - 1)
-    assert fig.layout.height == 300 + grown and fig.layout.margin.t == 48 + grown
-    assert fig.layout.title.yanchor == "top" and fig.layout.title.yref == "container"
-
-
 def test_a_legend_entry_for_a_shape():
     fig = go.Figure(go.Heatmap(z=[[1]]))
     P.legend_entry(fig, "dashed line: x", line=dict(dash="dash"))

@@ -414,7 +414,6 @@ def test_generate_takes_its_options_by_keyword_and_documents_each():
         assert not [p for p in params if p.startswith("_")]
         undocumented = [p for p in list(params)[3:] if f"{p}:" not in fn.__doc__]
         assert not undocumented, undocumented
-    assert (
-        list(inspect.signature(generate).parameters)[3:]
-        == [p for p in inspect.signature(generate_stream).parameters if p != "should_stop"][3:]
-    )
+    assert inspect.signature(generate).parameters == inspect.signature(generate_stream).parameters
+    with pytest.raises(TypeError, match="max_new_token"):
+        generate(lm, random_prompt(10, seed=1), max_new_token=4)  # a misspelt option is named
