@@ -240,7 +240,6 @@ def _importance_tab(c: Components, start: dict) -> None:
                 label="Top tokens per pruning layer (rank 1 = most attended of the tokens entering it)",
                 interactive=False,
                 wrap=True,
-                column_widths=["16%", "16%", "20%", "28%", "20%"],
                 elem_id="lz-top-table",
             )
 
