@@ -477,29 +477,11 @@ def compare_stream(
 
 
 def compare_runs(
-    lm,
-    prompt,
-    config: LazyConfig,
-    max_new_tokens: int = 32,
-    *,
-    chat: bool = True,
-    seed: int = 0,
-    base: GenerationResult | None = None,
-    instrument: bool = False,
-    scan: bool = False,
+    lm, prompt, config: LazyConfig, max_new_tokens: int = 32, **options
 ) -> tuple[GenerationResult, GenerationResult, Comparison]:
-    """compare_stream drained: (baseline, pruned run, Comparison)."""
-    for u in compare_stream(
-        lm,
-        prompt,
-        config,
-        max_new_tokens=max_new_tokens,
-        chat=chat,
-        seed=seed,
-        base=base,
-        instrument=instrument,
-        scan=scan,
-    ):
+    """compare_stream drained: (baseline, pruned run, Comparison). options: compare_stream's keyword
+    options (chat, seed, instrument, scan, base, ...); a misspelt one is a TypeError naming it."""
+    for u in compare_stream(lm, prompt, config, max_new_tokens=max_new_tokens, **options):
         if u.done:
             return u.result
     raise RuntimeError("the comparison ended without a result")
