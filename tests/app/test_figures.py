@@ -208,6 +208,13 @@ def test_revivals_and_cache_views(trace):
     cache = F.cache_sizes_plot(trace)
     np.testing.assert_array_equal(np.asarray(cache.data[0].z), np.stack([s.kv_len for s in trace.steps], 1))
     np.testing.assert_array_equal(np.asarray(cache.data[1].z), np.stack([s.aux_len for s in trace.steps], 1))
+    kv_rows, aux_rows = cache.layout.yaxis.domain, cache.layout.yaxis2.domain
+    assert aux_rows[1] < kv_rows[0] and cache.layout.xaxis.domain == cache.layout.xaxis2.domain  # stacked
+    # each colour bar beside its own heatmap, as tall as it
+    for heat, rows in zip(cache.data, (kv_rows, aux_rows), strict=True):
+        bar = heat.colorbar
+        assert bar.x > 1 and bar.xanchor == "left" and bar.len == pytest.approx(rows[1] - rows[0])
+        assert bar.y == pytest.approx((rows[0] + rows[1]) / 2) and bar.yanchor in (None, "middle")
 
 
 def test_cumulative_compute_ends_at_the_compute_fraction(trace):
