@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-from types import SimpleNamespace
 
 import numpy as np
 import plotly.graph_objects as go
@@ -51,14 +50,3 @@ def test_binning_keeps_the_most_notable_value_within_the_budget():
     np.testing.assert_array_equal(P.bin_columns(a, 3, 0, np.sum), [[4, 2, 0]])
     assert 100 * np.ceil(10_000 / P.bin_width(10_000, rows=100)) <= P.CELL_BUDGET
     assert P.binned("T", 1) == "T" and P.binned("T", 4, "steps") == "T (each column = 4 steps)"
-
-
-def test_steps_heatmap_bins_the_steps_for_the_figures_rows():
-    trace = SimpleNamespace(num_steps=1300)
-    grid = np.arange(4 * 1300).reshape(4, 1300) % 7  # 4 layers x 1300 steps
-    heat, width = P.steps_heatmap(trace, grid, 0, np.sum, rows=200, zmin=0)
-    assert width == P.step_bins(trace, 200)[0] == 5  # 300 columns for 200 rows
-    np.testing.assert_array_equal(heat.z, P.bin_columns(grid, 5, 0, np.sum))
-    assert list(heat.x) == list(range(0, 1300, 5)) and list(heat.y) == [0, 1, 2, 3] and heat.zmin == 0
-    own, own_width = P.steps_heatmap(trace, grid, 0)  # the grid's 4 rows: 600 columns, np.max
-    assert own_width == 3 and np.asarray(own.z).shape == (4, 434) and np.asarray(own.z).max() == 6
