@@ -140,6 +140,17 @@ def step_bins(trace, rows: int) -> tuple[int, np.ndarray]:
     return width, np.arange(0, trace.num_steps, width)
 
 
+def steps_heatmap(
+    trace, grid: np.ndarray, fill, reduce=np.max, rows: int | None = None, **kw
+) -> tuple[go.Heatmap, int]:
+    """A steps x layers heatmap of `grid` (layers x steps of `trace`), a row a layer, and its bin width
+    (for `binned`): steps grouped into columns by step_bins (for `rows` rows in the figure, default the
+    grid's), each column reduced with `reduce`, the last padded with `fill`; `kw` goes to go.Heatmap."""
+    width, steps = step_bins(trace, rows or grid.shape[0])
+    z = bin_columns(grid, width, fill, reduce)
+    return go.Heatmap(z=z, x=steps, y=np.arange(grid.shape[0]), **kw), width
+
+
 def layer_runs(layer_types, kind: str = "sliding") -> list[tuple[int, int]]:
     """[first, last] layer index of each run of consecutive `kind` layers (none for an all-global model)."""
     runs: list[tuple[int, int]] = []

@@ -16,10 +16,9 @@ from app.plotting import (
     LAZY_COLOR,
     REVIVED_COLOR,
     SPAN_COLOR,
-    bin_columns,
     binned,
     layout,
-    step_bins,
+    steps_heatmap,
 )
 
 
@@ -29,18 +28,17 @@ def revivals_heatmap(trace, span: S.Span = None) -> go.Figure:
     With a focus span, the revivals of its tokens are marked with stars.
     """
     grid = S.revivals_grid(trace)
-    width, steps = step_bins(trace, trace.num_layers)
-    fig = go.Figure(
-        go.Heatmap(
-            z=bin_columns(grid, width, 0, np.sum),
-            x=steps,
-            y=np.arange(trace.num_layers),
-            colorscale=[[0, "#ffffff"], [0.0001, "#fbe3b0"], [1, REVIVED_COLOR]],
-            colorbar=dict(title="tokens revived", thickness=12),
-            hovertemplate="step %{x}<br>layer %{y}<br>%{z} tokens revived (each counted once, at the layer "
-            "it re-entered from the Aux Cache of the layer below)<extra></extra>",
-        )
+    heat, width = steps_heatmap(
+        trace,
+        grid,
+        0,
+        np.sum,
+        colorscale=[[0, "#ffffff"], [0.0001, "#fbe3b0"], [1, REVIVED_COLOR]],
+        colorbar=dict(title="tokens revived", thickness=12),
+        hovertemplate="step %{x}<br>layer %{y}<br>%{z} tokens revived (each counted once, at the layer "
+        "it re-entered from the Aux Cache of the layer below)<extra></extra>",
     )
+    fig = go.Figure(heat)
     rev = S.evidence_revivals(trace, span)[:MAX_MARKERS] if span else []
     if rev:
         hover = "focus span token %{text} revived<br>step %{x}, layer %{y}<extra></extra>"
@@ -53,30 +51,31 @@ def revivals_heatmap(trace, span: S.Span = None) -> go.Figure:
 
 
 def cache_sizes_plot(trace) -> go.Figure:
-    """KV cache and Aux Cache length per layer after each step (two heatmaps, in tokens)."""
+    """KV cache and Aux Cache length per layer after each step: two heatmaps (in tokens), one above the
+    other on the same steps (they fit a phone's width as well as a desktop's), each with its colour bar
+    beside it."""
     kv, aux = S.cache_lengths(trace)  # (L, steps) each
-    width, steps = step_bins(trace, 2 * trace.num_layers)
     fig = make_subplots(
-        rows=1,
-        cols=2,
-        horizontal_spacing=0.2,
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.14,
         subplot_titles=("KV cache (tokens)", "Aux Cache (tokens)"),
     )
-    for col, z, scale, x in ((1, kv, "Blues", 0.41), (2, aux, "Oranges", 1.01)):
-        fig.add_heatmap(
-            z=bin_columns(z, width, 0),
-            x=steps,
-            y=np.arange(trace.num_layers),
-            colorscale=scale,
-            colorbar=dict(x=x, thickness=10, len=0.9, title="tokens"),
-            hovertemplate="after step %{x}<br>layer %{y}<br>%{z} tokens<extra></extra>",
-            row=1,
-            col=col,
+    for row, z, scale in ((1, kv, "Blues"), (2, aux, "Oranges")):
+        low, high = fig.get_subplot(row, 1).yaxis.domain
+        bar = dict(x=1.02, xanchor="left", y=(low + high) / 2, len=high - low, thickness=10, title="tokens")
+        hover = "after step %{x}<br>layer %{y}<br>%{z} tokens<extra></extra>"
+        heat, width = steps_heatmap(
+            trace, z, 0, rows=2 * trace.num_layers, colorscale=scale, colorbar=bar, hovertemplate=hover
         )
-    layout(fig, binned("", width, "steps"), height=320)
+        fig.add_trace(heat, row=row, col=1)
+    layout(fig, binned("", width, "steps"), height=460)
     fig.update_layout(margin=dict(t=40))
-    fig.update_xaxes(title="step")
-    fig.update_yaxes(title="layer", col=1)
+    fig.update_annotations(font_size=12)  # both headings alike at every width (explorer.js: 12 on a phone)
+    fig.update_xaxes(automargin=True)
+    fig.update_xaxes(title="step", row=2)
+    fig.update_yaxes(title="layer", automargin=True)
     return fig
 
 

@@ -16,11 +16,10 @@ from app.plotting import (
     REVIVED_COLOR,
     SPAN_COLOR,
     STATE_COLORS,
-    bin_columns,
     binned,
     layout,
     legend_entry,
-    step_bins,
+    steps_heatmap,
 )
 
 MAX_MARKERS = 2000  # revivals marked at most
@@ -46,19 +45,18 @@ def evidence_plot(trace, span: S.Span, divergence: int | None = None) -> go.Figu
     if span is None:
         return empty_figure("Evidence tracker", "No span to follow in this trace.")
     grid = S.evidence_grid(trace, span)
-    width, steps = step_bins(trace, trace.num_layers)
-    fig = go.Figure(
-        go.Heatmap(
-            z=bin_columns(grid, width, 1.0, np.min),
-            x=steps,
-            y=np.arange(trace.num_layers),
-            zmin=0,
-            zmax=1,
-            colorscale=[[0, STATE_COLORS[S.NOT_SELECTED]], [1, LAZY_COLOR]],
-            colorbar=dict(title="share of the span selected", tickformat=".0%", thickness=12),
-            hovertemplate="step %{x}<br>layer %{y}<br>%{z:.0%} of the span selected<extra></extra>",
-        )
+    heat, width = steps_heatmap(
+        trace,
+        grid,
+        1.0,
+        np.min,
+        zmin=0,
+        zmax=1,
+        colorscale=[[0, STATE_COLORS[S.NOT_SELECTED]], [1, LAZY_COLOR]],
+        colorbar=dict(title="share of the span selected", tickformat=".0%", thickness=12),
+        hovertemplate="step %{x}<br>layer %{y}<br>%{z:.0%} of the span selected<extra></extra>",
     )
+    fig = go.Figure(heat)
     rev = S.evidence_revivals(trace, span)[:MAX_MARKERS]
     if rev:
         hover = "revived %{text}<br>step %{x}, layer %{y}<extra></extra>"

@@ -3,6 +3,8 @@ states, counts."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -208,6 +210,24 @@ def test_revivals_and_cache_views(trace):
     cache = F.cache_sizes_plot(trace)
     np.testing.assert_array_equal(np.asarray(cache.data[0].z), np.stack([s.kv_len for s in trace.steps], 1))
     np.testing.assert_array_equal(np.asarray(cache.data[1].z), np.stack([s.aux_len for s in trace.steps], 1))
+    kv_rows, aux_rows = cache.layout.yaxis.domain, cache.layout.yaxis2.domain
+    assert aux_rows[1] < kv_rows[0] and cache.layout.xaxis.domain == cache.layout.xaxis2.domain  # stacked
+    # each colour bar beside its own heatmap, as tall as it
+    for heat, rows in zip(cache.data, (kv_rows, aux_rows), strict=True):
+        bar = heat.colorbar
+        assert bar.x > 1 and bar.xanchor == "left" and bar.len == pytest.approx(rows[1] - rows[0])
+        assert bar.y == pytest.approx((rows[0] + rows[1]) / 2) and bar.yanchor in (None, "middle")
+
+
+def test_steps_heatmap_bins_the_steps_for_the_figures_rows():
+    trace = SimpleNamespace(num_steps=1300)
+    grid = np.arange(4 * 1300).reshape(4, 1300) % 7  # 4 layers x 1300 steps
+    heat, width = P.steps_heatmap(trace, grid, 0, np.sum, rows=200, zmin=0)
+    assert width == P.step_bins(trace, 200)[0] == 5  # 300 columns for 200 rows
+    np.testing.assert_array_equal(heat.z, P.bin_columns(grid, 5, 0, np.sum))
+    assert list(heat.x) == list(range(0, 1300, 5)) and list(heat.y) == [0, 1, 2, 3] and heat.zmin == 0
+    own, own_width = P.steps_heatmap(trace, grid, 0)  # the grid's 4 rows: 600 columns, np.max
+    assert own_width == 3 and np.asarray(own.z).shape == (4, 434) and np.asarray(own.z).max() == 6
 
 
 def test_cumulative_compute_ends_at_the_compute_fraction(trace):

@@ -16,9 +16,24 @@ PLOT_TABS = ("Token survival", "Importance", "Layer scan", "Aux Cache", "Walkthr
 SLACK = 3  # px: a plot's width may differ from its panel's by sub-pixel rounding
 
 # Every drawn plot (visible now): its id, its drawing's (svg) width and its panel's (the block around the
-# plot), their right edges, its title's and its legend's right edges, and whether its x tick labels overlap.
-PLOTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].filter(gd => gd.offsetParent).map(gd => {
-    const box = e => e.getBoundingClientRect();
+# plot), their right edges, its title's and its legend's right edges, whether its x tick labels overlap,
+# and what its colour bars (each bar with its ticks and title) run into: a plot area (any subplot's), a
+# tick label or another colour bar (none when each stands clear, beside the plot areas).
+PLOTS_JS = """() => {
+  const box = e => e.getBoundingClientRect();
+  const cut = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  const clashes = gd => {
+    const at = box(gd);
+    const areas = Object.entries(gd._fullLayout._plots || {}).map(([name, sp]) => ({what: 'plot ' + name,
+        left: at.left + sp.xaxis._offset, right: at.left + sp.xaxis._offset + sp.xaxis._length,
+        top: at.top + sp.yaxis._offset, bottom: at.top + sp.yaxis._offset + sp.yaxis._length}));
+    const labels = [...gd.querySelectorAll('.xtick text, .ytick text')].filter(e => box(e).width)
+        .map(e => ({...box(e).toJSON(), what: 'tick label ' + e.textContent}));
+    const bars = [...gd.querySelectorAll('.infolayer .colorbar')].map(e => ({...box(e).toJSON(), what: 'a colour bar'}));
+    return bars.flatMap((bar, i) => [...areas, ...labels, ...bars.filter((_, j) => j !== i)]
+        .filter(o => cut(bar, o)).map(o => `colour bar ${i} on ${o.what}`));
+  };
+  return [...document.querySelectorAll('.js-plotly-plot')].filter(gd => gd.offsetParent).map(gd => {
     const panel = box(gd.closest('.block') || gd.parentElement), plot = box(gd);
     const svg = gd.querySelector('.main-svg'), title = gd.querySelector('.gtitle');
     const legend = gd.querySelector('.legend .scrollbox') || gd.querySelector('.legend');
@@ -29,8 +44,10 @@ PLOTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].filter(gd 
             title_right: title ? box(title).right : plot.left, plot_right: plot.right,
             legend_right: legend ? box(legend).right : plot.left,
             overlap: ticks.some((b, i) => i && Math.abs(b.top - ticks[i - 1].top) < 2
-                                     && b.left < ticks[i - 1].right - 1)};
-})"""
+                                     && b.left < ticks[i - 1].right - 1),
+            bars: clashes(gd)};
+  });
+}"""
 SIDEWAYS_JS = "document.scrollingElement.scrollWidth - window.innerWidth"
 
 
@@ -40,8 +57,8 @@ def plots(page) -> list[dict]:
 
 
 def check_fits(page, where: str, title_room: bool = True) -> list[dict]:
-    """Every visible plot is as wide as its panel and inside it, its title and tick labels fit; the page
-    does not scroll sideways."""
+    """Every visible plot is as wide as its panel and inside it, its title and tick labels fit, its colour
+    bars stand clear of its plot areas, tick labels and each other; the page does not scroll sideways."""
     drawn = plots(page)
     assert drawn, f"{where}: no plot drawn"
     for p in drawn:
@@ -51,6 +68,7 @@ def check_fits(page, where: str, title_room: bool = True) -> list[dict]:
             assert p["title_right"] <= p["plot_right"] + SLACK, f"{where}: {p['id']}'s title is cut off"
         assert p["legend_right"] <= p["plot_right"] + SLACK, f"{where}: {p['id']}'s legend is cut off"
         assert not p["overlap"], f"{where}: {p['id']}'s x tick labels overlap"
+        assert not p["bars"], f"{where}: {p['id']}: {p['bars']}"
     assert page.evaluate(SIDEWAYS_JS) <= 0, f"{where}: the page scrolls sideways"
     return drawn
 
