@@ -25,7 +25,7 @@ def focus_span(view: RunView, focus: str) -> tuple[S.Span, str]:
     if focus:
         return _typed_span(view, focus)
     if view.example is not None and (span := S.find_span(t, view.example.answer_span)):
-        return span, f"the example's answer (“{view.example.answer_span[:60]}”)"
+        return span, "the example's answer"  # the span's words are shown beside it
     if view.expected and (span := S.find_span(t, view.expected)):
         return span, "where the expected answer appears in the prompt"
     if view.comparison is not None:

@@ -131,7 +131,7 @@ def bin_columns(a: np.ndarray, width: int, fill, reduce=np.max) -> np.ndarray:
 
 def binned(title: str, width: int, what: str = "tokens") -> str:
     """The title, saying how many tokens (or steps) each column holds when binned."""
-    return title if width == 1 else f"{title} (each column = {width} {what})"
+    return title if width == 1 else f"{title} · each column = {width} {what}"
 
 
 def step_bins(trace, rows: int) -> tuple[int, np.ndarray]:
@@ -198,3 +198,19 @@ def legend_entry(fig: go.Figure, name: str, line: dict | None = None, marker: di
         showlegend=True,
     )
     fig.update_layout(showlegend=True)
+
+
+def log_axis(values, title: str) -> dict:
+    """A log axis whose every tick reads as a number: 1, 2 and 5 of each decade the values span (the
+    decades alone past three of them). Plotly's own minor labels are single digits, so 0.5 and 5 look
+    alike; the page thins a tick list where it crowds."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(v) and v > 0]
+    lo, hi = (min(finite), max(finite)) if finite else (1.0, 1.0)
+    steps = (1, 2, 5) if hi / lo <= 1e3 else (1,)  # over three decades: the decades only
+    ticks = [
+        m * 10.0**e
+        for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+        for m in steps
+        if lo / 2 <= m * 10.0**e <= hi * 2
+    ]
+    return dict(type="log", title=title, tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])

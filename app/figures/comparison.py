@@ -16,6 +16,7 @@ from app.plotting import (
     SPAN_COLOR,
     layout,
     legend_entry,
+    log_axis,
     two_axes,
 )
 
@@ -57,7 +58,7 @@ def step_times_plot(c, revived: Sequence[int] = ()) -> go.Figure:
     layout(fig, title, height=300, legend=dict(orientation="h", y=-0.3))
     fig.update_xaxes(title="step (0 = prefill)")
     fig.update_layout(
-        yaxis=dict(title="seconds (log)", type="log"),
+        yaxis=log_axis([*c.baseline_step_s, *c.lazy_step_s], "seconds (log)"),
         yaxis2=dict(title="revived", rangemode="tozero", showgrid=False),
     )
     return fig

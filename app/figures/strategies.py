@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from app.plotting import LAZY_COLOR, layout
+from app.plotting import LAZY_COLOR, layout, log_axis
 
 GROUPS = (  # (kept, legend entry, marker symbol): every mark the chart draws has its entry
     (True, "filled: answer kept (right, or the baseline's text)", "circle"),
@@ -40,7 +40,9 @@ def tradeoff_plot(rows: Sequence[dict], title: str) -> go.Figure:
             )
     layout(fig, title, height=340, legend=dict(orientation="h", y=-0.3), showlegend=True)
     fig.update_xaxes(title="TTFT speedup vs the baseline (×)")
-    fig.update_yaxes(title="teacher-forced mean KL (nats, log)", type="log")
+    fig.update_yaxes(
+        log_axis([max(r["mean_kl"], KL_FLOOR) for r in rows], "teacher-forced mean KL (nats, log)")
+    )
     return fig
 
 

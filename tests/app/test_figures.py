@@ -299,3 +299,17 @@ def test_importance_threshold_label_sits_on_its_line(trace):
     assert lines and set(labels) == set(lines)
     for yref, y in lines.items():
         assert labels[yref] == pytest.approx(np.log10(y))
+
+
+def test_log_axes_label_every_tick_as_a_number(comparison):
+    """Plotly labels a log axis's minor ticks with one digit (0.5 and 5 alike); ours name the number."""
+    from app.figures.comparison import step_times_plot
+    from app.plotting import log_axis
+
+    axis = log_axis([0.08, 0.12, 1.9], "s")
+    assert axis["tickvals"] == pytest.approx([0.05, 0.1, 0.2, 0.5, 1, 2])
+    assert axis["ticktext"] == ["0.05", "0.1", "0.2", "0.5", "1", "2"]
+    assert log_axis([1e-6, 0.3], "kl")["ticktext"] == ["1e-06", "1e-05", "0.0001", "0.001", "0.01", "0.1"]
+    y = step_times_plot(comparison).layout.yaxis
+    steps = [*comparison.baseline_step_s, *comparison.lazy_step_s]
+    assert y.type == "log" and min(y.tickvals) <= min(steps) and max(y.tickvals) >= max(steps) / 2

@@ -49,4 +49,4 @@ def test_binning_keeps_the_most_notable_value_within_the_budget():
     np.testing.assert_array_equal(P.bin_columns(a, 3, 0), [[3, 2, 0]])
     np.testing.assert_array_equal(P.bin_columns(a, 3, 0, np.sum), [[4, 2, 0]])
     assert 100 * np.ceil(10_000 / P.bin_width(10_000, rows=100)) <= P.CELL_BUDGET
-    assert P.binned("T", 1) == "T" and P.binned("T", 4, "steps") == "T (each column = 4 steps)"
+    assert P.binned("T", 1) == "T" and P.binned("T", 4, "steps") == "T · each column = 4 steps"
