@@ -226,3 +226,32 @@ def test_a_hostile_trace_runs_no_script(page, tmp_path):
         page.wait_for_timeout(500)
     assert page.evaluate("window.pwned") is None
     assert payload in page.inner_text("#lz-source")  # shown as text
+
+
+def test_stop_leaves_what_the_run_computed_and_no_running_or_pending_label(browser, launched_app):
+    """Press Stop while the pruned run decodes (the opening pass-key example, ~1.2k tokens): the status
+    says where it stopped, the views show that run as far as it went, and nothing says "running" or
+    "Pending" any more."""
+    page = open_page(browser, launched_app.url)
+    try:
+        page.wait_for_selector("#lz-survival-plot .js-plotly-plot", timeout=60_000)
+        set_max_new(page, 16)
+        page.click("#lz-run")
+        page.wait_for_function(  # the live text of the pruned run: it is decoding
+            "document.querySelector('#lz-lazy-text')?.textContent.includes('(running)')", timeout=120_000
+        )
+        page.click("#lz-stop")
+        page.wait_for_function(
+            "document.querySelector('#lz-status').innerText.includes('Stopped at')", timeout=60_000
+        )
+        status = page.inner_text("#lz-status")
+        page.wait_for_timeout(1000)  # the stopped views are drawn
+        body = page.inner_text("body").lower()  # as drawn (labels are upper-cased by the style sheet)
+        assert "running)" not in body and "pending" not in body, status
+        assert page.locator("[data-pending]").count() == 0
+        title = plot(page, "lz-survival-plot")["title"]
+        assert title.startswith("Token survival"), title  # that run's survival, not an empty figure
+        assert "stopped at" in page.inner_text("#lz-source").lower()
+        assert not page.errors, page.errors
+    finally:
+        page.close()
