@@ -30,17 +30,7 @@ def scan_plot(
     fig = two_axes()
     _span_ranks(fig, scan, layers)
     keep_line = dict(color="#333", dash="dash", width=1)
-    fig.add_hline(
-        y=scan.keep_fraction * 100,
-        line=keep_line,
-        annotation=dict(
-            text=f"keep {scan.keep_fraction:.0%}: a token ranked below this line (past the top "
-            f"{scan.keep_fraction:.0%}) is pruned",
-            font=dict(size=10),
-            x=0,
-            xanchor="left",
-        ),
-    )
+    fig.add_hline(y=scan.keep_fraction * 100, line=keep_line)  # named in the legend: no label over the data
     for layer, _ in list(schedule)[: MAX_PANELS * 8]:
         fig.add_vline(x=layer + 0.5, line=dict(color="#bbb", width=1))
     legend_entry(fig, f"dashed line: keep {scan.keep_fraction:.0%} (below it: pruned)", line=keep_line)

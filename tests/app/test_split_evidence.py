@@ -184,9 +184,8 @@ def test_every_mark_has_a_legend_entry(trace, comparison):
 def test_the_layer_scans_keep_line_says_its_side():
     scan = LayerScan((1, 2), 0.5, np.full(6, 0.1), np.full(6, 0.2), np.full(6, 0.3), 0)
     fig = F.scan_plot(scan, [(2, 0.5)])
-    note = [s for s in fig.layout.annotations if "keep 50%" in s.text][0].text
-    assert "below this line" in note and "above" not in note  # the axis runs 100 (bottom) to 0 (top)
-    assert list(fig.layout.yaxis.range) == [100, 0]
+    assert not [a for a in fig.layout.annotations if "keep" in (a.text or "")]  # no label over the data
+    assert list(fig.layout.yaxis.range) == [100, 0]  # the axis runs 100 (bottom) to 0 (top): below = pruned
     assert any((d.name or "").startswith("dashed line: keep 50% (below it: pruned)") for d in fig.data)
 
 
