@@ -227,7 +227,7 @@ class Callbacks:
             if ev.run == "baseline":
                 out[V.BASE_TEXT] = M.text_html([ev.text], None, "baseline (running)")
             return out
-        out[V.LAZY_TEXT] = M.text_html([ev.text], None, f"{ev.trace.config_label or ev.run} (running)")
+        out[V.LAZY_TEXT] = M.text_html([ev.text], None, f"{M.run_name(ev.trace)} (running)")
         if redraw:  # the prefill views first, then the run-wide ones now and then
             live = RunView(ev.trace, f"run in progress (step {ev.step})", inputs=inputs)
             out.update(views.render_run(live, focus))
@@ -401,7 +401,7 @@ class Callbacks:
         req, known, _ = self.view_request(view) if view is not None else (None, False, "")
         if req is not None and known:
             return req
-        tokens = min(24, self.app.limits.max_new_tokens)
+        tokens = self.app.limits.default_new_tokens
         return RunRequest.parse(
             self.app.limits, ex.prompt, None, ex.preset, None, None, tokens, ex.answer, ex.name
         )
@@ -520,7 +520,7 @@ DIMMED = (  # the views a note from another prompt dims
     "lz-verdict lz-source lz-base-text lz-lazy-text lz-metrics lz-speed-plot lz-fidelity-plot "
     "lz-survival-plot lz-per-layer-plot lz-importance-plot lz-prompt-html lz-top-table lz-scan-md "
     "lz-scan-plot lz-evidence-md lz-evidence-table lz-evidence-plot lz-revivals-plot lz-cumulative-plot "
-    "lz-cache-plot lz-revived-table lz-walk-md lz-walk-plot"
+    "lz-cache-plot lz-revived-table lz-split-html lz-split-plot lz-walk-md lz-walk-plot"
 ).split()
 
 

@@ -44,12 +44,12 @@ def check_prompt(value, limits: Limits, tokenizer=None) -> str:
     """The prompt: non-empty text within the deployment's token limit (characters checked first)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ValueError("prompt is empty: type a prompt or pick an example")
-    if isinstance(value, str) and len(value) > limits.max_prompt_tokens * 12:  # before any tokenizing
+    if isinstance(value, str) and len(value) > limits.max_prompt_chars:  # before any tokenizing
         raise ValueError(
             f"prompt too long: {len(value)} characters; this deployment accepts up to {limits.max_prompt_tokens} "
             "tokens (LAZYLLM_MAX_PROMPT_TOKENS)"
         )
-    value = check_text("prompt", value, limits.max_prompt_tokens * 12)
+    value = check_text("prompt", value, limits.max_prompt_chars)
     if tokenizer is not None:
         n = len(tokenizer(value, split_special_tokens=True)["input_ids"])
         if n > limits.max_prompt_tokens:

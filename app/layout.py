@@ -169,9 +169,14 @@ def _config_inputs(app: App, c: Components) -> None:
         elem_id="lz-schedule",
         label="Schedule: after layer l keep the top k fraction of the tokens entering layer l",
     )
-    limit = app.limits.max_new_tokens
+    limits = app.limits
     c[V.MAX_NEW] = gr.Slider(
-        1, limit, value=min(24, limit), step=1, label="Max new tokens", elem_id="lz-max-new"
+        1,
+        limits.max_new_tokens,
+        value=limits.default_new_tokens,
+        step=1,
+        label="Max new tokens",
+        elem_id="lz-max-new",
     )
 
 

@@ -8,7 +8,8 @@ hold (its ViewStore key): the link then shows that run too.
 
 Every value a link (or a trace file's "inputs" section) brings in passes through `RunRequest.parse`,
 the same checks as a Run's widgets: a bad or hostile value is a ValueError that names the field.
-Inputs travel as a *record*, a JSON-ready dict (INPUT_KEYS); a trace file stores the same record.
+Inputs travel as a *record*, a JSON-ready dict of RunRequest's fields (request_record); a trace file
+stores the same record.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from app.serving import EMBEDDED, Limits
 from app.state import Example, RunView
 from lazyllm.config import PRESETS, format_schedule, parse_schedule, quote
 
-INPUT_KEYS = ("prompt", "example", "expected", "model", "preset", "schedule", "strategy", "new_tokens")
 LINK_KEYS = ("example", "prompt", "expected", "model", "preset", "schedule", "strategy", "tokens", "run")
 MAX_PROMPT_PARAM = 8000  # characters of an encoded prompt in a link (browsers and proxies cut beyond ~8 KB)
 MAX_PARAM = 200  # characters of any other link value
@@ -181,7 +181,7 @@ def link_params(req: RunRequest, examples: Mapping[str, Example], run: str | Non
     params["preset"] = req.preset
     schedule = schedule_text(req.schedule)
     if schedule is not None:
-        params["schedule"] = schedule.replace(" ", "") or "none"
+        params["schedule"] = schedule.replace(" ", "")  # "none", or pairs
     params["strategy"] = req.strategy or "lazy"
     params["tokens"] = str(req.new_tokens)
     if run is not None:
@@ -216,15 +216,14 @@ def parse_link(
     run = params.get("run")
     if run is not None and not _RUN_KEY.fullmatch(run):
         raise ValueError(f"link: run must be a run's key (32 hex digits), got {quote(run)}")
-    max_chars = limits.max_prompt_tokens * 12
     record = dict(
-        prompt=decode_prompt(params["prompt"], max_chars) if "prompt" in params else None,
+        prompt=decode_prompt(params["prompt"], limits.max_prompt_chars) if "prompt" in params else None,
         example=params.get("example"),
         expected=params.get("expected", ""),
         model=params.get("model"),
         preset=params.get("preset", "default"),
         schedule=params.get("schedule"),
         strategy=params.get("strategy", "lazy"),
-        new_tokens=params.get("tokens", str(min(24, limits.max_new_tokens))),
+        new_tokens=params.get("tokens", str(limits.default_new_tokens)),
     )
     return request_from_record(record, limits, examples), run

@@ -326,7 +326,7 @@ def run_name(trace) -> str:
     return lazy_name(trace.config_label or trace.config_name)
 
 
-def _at_step(tok, step: int) -> str:
+def _at_step(tok) -> str:
     after = tok.dropped_after
     return "selected at every layer" if after is None else f"dropped after layer {after}"
 
@@ -360,7 +360,7 @@ def _split_rows(trace, split) -> str:
             f"{tok.position}: “{token_label(trace.tokens[tok.position], 24, False)}”",
             f"{float(tok.attention.mean()):.1%}",
             f"{int(tok.rank[best])} of {split.context} (layer {best})",
-            _at_step(tok, split.step),
+            _at_step(tok),
             _at_prefill(tok, trace.num_layers),
             _revived(tok),
         )

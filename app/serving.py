@@ -44,6 +44,16 @@ class Limits:
     allowed_models: tuple[str, ...] = DEFAULT_ALLOWED
     view_memory_mb: int = 256
 
+    @property
+    def default_new_tokens(self) -> int:
+        """The token count a page (or a link without one) starts from."""
+        return min(24, self.max_new_tokens)
+
+    @property
+    def max_prompt_chars(self) -> int:
+        """The prompt's length in characters checked before any tokenizing (~12 per token at most)."""
+        return self.max_prompt_tokens * 12
+
     @classmethod
     def from_env(cls) -> Limits:
         allowed = os.environ.get("LAZYLLM_ALLOWED_MODELS")

@@ -72,15 +72,16 @@ class Context:
         most every PREFILL_EVERY_S (each wakes the page's thread while the run is timed; None: no page)."""
         if self.post is None:
             return None
-        run, posted = [-1], [0.0]
+        run, posted = -1, 0.0
 
         def report(done: int, layers: int) -> None:
-            run[0] += done == 1  # layer 1 again: the next run's prefill
+            nonlocal run, posted
+            run += done == 1  # layer 1 again: the next run's prefill
             now = time.monotonic()
-            if done > 1 and now - posted[0] < PREFILL_EVERY_S:
+            if done > 1 and now - posted < PREFILL_EVERY_S:
                 return
-            posted[0] = now
-            i = min(run[0], len(runs) - 1)
+            posted = now
+            i = min(run, len(runs) - 1)
             self.post(Progress(runs[i], first + i, total, 0, new_tokens, "", prefill=(done, layers)))
 
         return report

@@ -62,9 +62,7 @@ class RunView:
     scan: np.ndarray | None = None  # (L, prompt_len) importance at every layer at prefill (baseline run)
     notes: tuple[str, ...] = ()  # e.g. what an export left out
     answer_kind: str | None = None
-    inputs: dict | None = (
-        None  # the run panel's inputs that made it (app.links.request_record); None: unknown
-    )
+    inputs: dict | None = None  # the run panel's inputs that made it (links.request_record); None: unknown
 
     @property
     def divergence(self) -> int | None:

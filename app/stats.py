@@ -294,7 +294,7 @@ def split_evidence(trace, comparison, top_k: int = 8) -> Split | None:
     s = trace.steps[t]
     ranks = attention_ranks(a)
     prompt = a[:, : trace.prompt_len]
-    top = np.argsort(-prompt.mean(axis=0), kind="stable")[:top_k]
+    top = ranked(prompt.mean(axis=0), top_k)
     layers = np.arange(L)
     selected = s.depth[None, :] > layers[:, None]  # (L, n)
     tokens = [

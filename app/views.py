@@ -160,17 +160,18 @@ def render_summary(view: RunView | None) -> dict:
         return _no_comparison(view)
     div = c.first_divergence
     label = M.run_name(view.trace)
+    revived = S.revived_per_step(view.trace)  # the token-layers each step took back: metrics and chart
     return {
         V.VERDICT: M.verdict_html(view.verdict(), view.correct(), div),
         V.METRICS: safe(
             "Metrics",
             M.metrics_html,
             c,
-            view.trace.extra_token_layers(),
+            revived,
             S.prefill_compute_share(view.trace),
             kind="html",
         ),
-        V.TIMING_PLOT: safe("Time per step", F.step_times_plot, c, S.revived_per_step(view.trace)),
+        V.TIMING_PLOT: safe("Time per step", F.step_times_plot, c, revived),
         V.FIDELITY_PLOT: safe("Fidelity", F.fidelity_plot, c.kl_per_step, c.top1_per_step, div),
         V.BASE_TEXT: safe("Baseline text", M.text_html, c.baseline_tokens, None, "baseline", kind="html"),
         V.LAZY_TEXT: safe("Text", M.text_html, c.lazy_tokens, div, label, kind="html"),

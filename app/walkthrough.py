@@ -165,7 +165,7 @@ def page_aux(view):
 A token pruned after layer *l* is not thrown away: its hidden state after layer *l* goes into the
 **Aux Cache of layer *l***. After prefill the Aux Caches hold **{total}** hidden states (most at layer
 {busiest}: {int(aux0[busiest])}). Each layer's KV cache holds only the tokens computed there, so caches
-of different layers have different lengths (left, in tokens); the Aux Cache is on the right."""
+of different layers have different lengths (top, in tokens); the Aux Cache is below."""
     return text, F.cache_sizes_plot(t)
 
 
@@ -198,7 +198,7 @@ def page_once(view):
     frac = t.prompt_compute_fraction()
     revived = S.revived_per_step(t)
     c = view.comparison
-    decode = f" In this run: {speed_text(c, t.extra_token_layers())}" if c is not None else ""
+    decode = f" In this run: {speed_text(c, revived)}" if c is not None else ""
     text = f"""### 7 · At most once per layer
 Each layer computes a token at most once over the whole generation: later steps take its KV from the
 cache, or its hidden state from the Aux Cache, never recompute it. So the computations never exceed the

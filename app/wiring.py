@@ -21,6 +21,7 @@ from app.session import App
 from app.tracefiles import inspect_trace
 from app.viewnames import (
     INPUTS,
+    RUN_FIELDS,
     RUN_INPUTS,
     RUN_WIDE,
     SCREEN,
@@ -195,7 +196,7 @@ def _wire_files(cb: Callbacks, c: Components, screen) -> list:
 def _wire_links(cb: Callbacks, c: Components, screen, demo: gr.Blocks | None) -> None:
     """The link button (app/links.py): the server writes the query, the page makes it absolute and
     copies it. A page opened from a link gets the link's inputs (and run) on load."""
-    fields = (V.PROMPT, V.MODEL, V.PRESET, V.SCHEDULE, V.STRATEGY, V.MAX_NEW, V.EXPECTED, V.EXAMPLE, V.VIEW)
+    fields = (*RUN_FIELDS, V.EXAMPLE, V.VIEW)
     ins = outs(c, fields)  # Callbacks.share's arguments
     made = c[V.LINK_BUTTON].click(
         bind(cb.share, c, [c[V.LINK], c[V.STATUS]]), ins, [c[V.LINK], c[V.STATUS]], **QUIET
